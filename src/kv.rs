@@ -1,0 +1,121 @@
+//! The replicated state machine: one compare-and-set register per key.
+//!
+//! Keys and values are arbitrary JSON; they are echoed back with their JSON type.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A state-changing client request as it travels through the log, with what is needed
+/// to answer the client from whichever server proposed it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    pub client: String,
+    pub msg_id: u64,
+    /// The server that will answer the client once the entry is applied.
+    pub proposer: String,
+    pub op: KvOp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "f", rename_all = "snake_case")]
+pub enum KvOp {
+    Write { key: Value, value: Value },
+    Cas { key: Value, from: Value, to: Value },
+}
+
+/// The outcome of an operation, as the client will be told it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KvResult {
+    ReadOk(Value),
+    WriteOk,
+    CasOk,
+    KeyMissing,
+    PreconditionFailed { current: Value },
+}
+
+#[derive(Debug, Default)]
+pub struct Kv {
+    /// Keyed by the key's canonical JSON text, so that 1 and "1" stay distinct keys.
+    registers: HashMap<String, Value>,
+}
+
+impl Kv {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn read(&self, key: &Value) -> KvResult {
+        match self.registers.get(&key_text(key)) {
+            Some(value) => KvResult::ReadOk(value.clone()),
+            None => KvResult::KeyMissing,
+        }
+    }
+
+    pub fn apply(&mut self, op: &KvOp) -> KvResult {
+        match op {
+            KvOp::Write { key, value } => {
+                self.registers.insert(key_text(key), value.clone());
+                KvResult::WriteOk
+            }
+            KvOp::Cas { key, from, to } => match self.registers.get_mut(&key_text(key)) {
+                None => KvResult::KeyMissing,
+                Some(current) if current == from => {
+                    *current = to.clone();
+                    KvResult::CasOk
+                }
+                Some(current) => KvResult::PreconditionFailed {
+                    current: current.clone(),
+                },
+            },
+        }
+    }
+}
+
+fn key_text(key: &Value) -> String {
+    key.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn write_then_read_echoes_the_json_type() {
+        let mut kv = Kv::new();
+        assert_eq!(kv.read(&json!(1)), KvResult::KeyMissing);
+        kv.apply(&KvOp::Write {
+            key: json!(1),
+            value: json!("3"),
+        });
+        assert_eq!(kv.read(&json!(1)), KvResult::ReadOk(json!("3")));
+        assert_eq!(
+            kv.read(&json!("1")),
+            KvResult::KeyMissing,
+            "1 and \"1\" are different keys"
+        );
+    }
+
+    #[test]
+    fn cas_checks_the_current_value() {
+        let mut kv = Kv::new();
+        let cas = |from, to| KvOp::Cas {
+            key: json!(0),
+            from: json!(from),
+            to: json!(to),
+        };
+        assert_eq!(kv.apply(&cas(1, 2)), KvResult::KeyMissing);
+        kv.apply(&KvOp::Write {
+            key: json!(0),
+            value: json!(1),
+        });
+        assert_eq!(
+            kv.apply(&cas(2, 3)),
+            KvResult::PreconditionFailed { current: json!(1) }
+        );
+        assert_eq!(kv.apply(&cas(1, 2)), KvResult::CasOk);
+        assert_eq!(kv.read(&json!(0)), KvResult::ReadOk(json!(2)));
+    }
+}

@@ -1,0 +1,2 @@
+mod entry;
+pub use entry::{Entry, EntryData, Index, NodeId, Term};

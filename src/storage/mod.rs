@@ -1,0 +1,83 @@
+//! Where a server keeps what must survive a crash: its term, its vote and its log.
+//!
+//! The Raft core never touches storage itself; the node runtime hands it the writes the
+//! core asks for and tells the core when they are durable.
+
+mod memory;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::raft::{Entry, Index, NodeId, Term};
+
+pub use memory::MemStorage;
+
+/// The part of a server's state that must be durable before it votes or asks for votes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardState {
+    pub term: Term,
+    pub voted_for: Option<NodeId>,
+}
+
+/// Everything a restarting server reads back.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Recovered {
+    pub hard_state: HardState,
+    /// The log, contiguous from index 1.
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Debug)]
+pub enum StorageError {
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Damage that cannot be a torn write at the tail: the server must not start on it.
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageError::Io { path, source } => write!(f, "{}: {}", path.display(), source),
+            StorageError::Corrupt {
+                path,
+                offset,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "{} is corrupt at byte {}: {}",
+                    path.display(),
+                    offset,
+                    reason
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+/// Durable state of one server. Every method returns only once its write is durable.
+pub trait Storage: Send {
+    /// Reads back the state written so far (empty on first start).
+    fn load(&mut self) -> Result<Recovered, StorageError>;
+
+    fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError>;
+
+    /// Appends `entries`, which are contiguous. Any stored entries at or after
+    /// `entries[0].index` are discarded first: that is how a follower's conflicting
+    /// suffix is replaced.
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError>;
+
+    /// The last index stored (0 for an empty log).
+    fn last_index(&self) -> Index;
+}
