@@ -3,6 +3,8 @@
 //! The Raft core never touches storage itself; the node runtime hands it the writes the
 //! core asks for and tells the core when they are durable.
 
+mod file;
+pub use file::FileStorage;
 mod memory;
 
 use std::fmt;
