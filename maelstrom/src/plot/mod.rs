@@ -1,0 +1,242 @@
+//! The pictures a person looks at after a run: `latency-raw.png`, one dot per operation
+//! at its invocation time and latency, and `rate.png`, completions per second over
+//! time. Both shade the intervals during which faults were in effect, so a latency spike
+//! or a throughput drop can be read against the partition, kill or pause behind it.
+//!
+//! Everything is drawn here, down to the font and the PNG encoder, so the harness needs
+//! neither font files nor image libraries on the machine that runs it.
+
+mod canvas;
+mod chart;
+mod data;
+mod font;
+mod png;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::history::{Event, EventType, NemesisEvent, OpFn};
+use canvas::{Canvas, Rgb, Shape};
+use chart::{Axis, Frame, LegendEntry, Swatch};
+use data::{seconds, FaultInterval, FaultKind, Timeline};
+
+/// Writes latency-raw.png and rate.png into `dir`, returns their paths.
+pub fn write_plots(
+    dir: &Path,
+    history: &[Event],
+    nemesis: &[NemesisEvent],
+) -> Result<Vec<PathBuf>> {
+    let plots = [
+        ("latency-raw.png", render_latency(history, nemesis)),
+        ("rate.png", render_rate(history, nemesis)),
+    ];
+    let mut paths = Vec::with_capacity(plots.len());
+    for (name, canvas) in plots {
+        let path = dir.join(name);
+        std::fs::write(&path, canvas.to_png())
+            .with_context(|| format!("writing {}", path.display()))?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+const OK_COLOR: Rgb = [31, 119, 180];
+const FAIL_COLOR: Rgb = [214, 39, 40];
+const INFO_COLOR: Rgb = [255, 150, 0];
+const NEUTRAL: Rgb = [90, 90, 90];
+
+/// Outcomes in drawing order: failures and infos are rare and must not disappear under
+/// the mass of ok operations, so they go on top.
+const OUTCOMES: [EventType; 3] = [EventType::Ok, EventType::Info, EventType::Fail];
+
+fn outcome_color(outcome: EventType) -> Rgb {
+    match outcome {
+        EventType::Fail => FAIL_COLOR,
+        EventType::Info => INFO_COLOR,
+        // Invocations are never drawn on their own; they only complete the match.
+        EventType::Ok | EventType::Invoke => OK_COLOR,
+    }
+}
+
+fn outcome_name(outcome: EventType) -> &'static str {
+    match outcome {
+        EventType::Invoke => "invoke",
+        EventType::Ok => "ok",
+        EventType::Fail => "fail",
+        EventType::Info => "info",
+    }
+}
+
+fn shape(f: OpFn) -> Shape {
+    match f {
+        OpFn::Read => Shape::Disk,
+        OpFn::Write => Shape::Triangle,
+        OpFn::Cas => Shape::Cross,
+    }
+}
+
+/// Pale enough that dots and lines stay readable on top, distinct enough to tell apart.
+fn fault_tint(kind: FaultKind) -> Rgb {
+    match kind {
+        FaultKind::Partition => [222, 208, 250],
+        FaultKind::Kill => [255, 210, 190],
+        FaultKind::Pause => [196, 236, 206],
+    }
+}
+
+/// Shades each fault interval; one still open at the end of the run reaches the right
+/// edge of the plot.
+fn shade_faults(frame: &Frame, canvas: &mut Canvas, faults: &[FaultInterval], end_seconds: f64) {
+    for fault in faults {
+        let end = fault.end.map_or(end_seconds, seconds);
+        frame.shade(canvas, seconds(fault.start), end, fault_tint(fault.kind));
+    }
+}
+
+/// One legend entry for each fault kind that occurred.
+fn fault_legend(faults: &[FaultInterval]) -> Vec<LegendEntry> {
+    FaultKind::ALL
+        .into_iter()
+        .filter(|&kind| faults.iter().any(|fault| fault.kind == kind))
+        .map(|kind| LegendEntry {
+            swatch: Swatch::Shade(fault_tint(kind)),
+            label: kind.name().to_string(),
+        })
+        .collect()
+}
+
+/// A log axis with room around the data, so the slowest operations (often all at the
+/// client timeout) are not drawn onto the border. Sub-microsecond latencies count as 1 us
+/// so that an instant reply cannot stretch the axis down by decades.
+fn latency_axis(latencies_ms: impl Iterator<Item = f64>) -> Axis {
+    let (lowest, highest) = latencies_ms.fold((f64::INFINITY, 0.0f64), |(low, high), latency| {
+        (low.min(latency.max(1e-3)), high.max(latency.max(1e-3)))
+    });
+    if highest == 0.0 {
+        return Axis::log(1.0, 1000.0);
+    }
+    Axis::log(
+        chart::nice_floor(lowest / 1.5),
+        chart::nice_step(highest * 1.5),
+    )
+}
+
+/// The latency plot, in memory: x is invocation time in seconds, y latency in ms on a log
+/// scale, one marker per completed operation.
+pub(crate) fn render_latency(history: &[Event], nemesis: &[NemesisEvent]) -> Canvas {
+    let timeline = Timeline::new(history, nemesis);
+    let ops = data::completed_ops(history);
+    let faults = data::fault_intervals(nemesis);
+
+    let frame = Frame::new(
+        Axis::linear(0.0, timeline.end_seconds()),
+        latency_axis(ops.iter().map(|op| op.latency_ms())),
+    );
+
+    let mut canvas = Frame::blank_canvas();
+    frame.draw_grid(&mut canvas);
+    shade_faults(&frame, &mut canvas, &faults, timeline.end_seconds());
+    frame.draw_axes(
+        &mut canvas,
+        "Latency by invocation time",
+        "time since start (s)",
+        "latency (ms)",
+    );
+    let mut outcome_legend = Vec::new();
+    for outcome in OUTCOMES {
+        let color = outcome_color(outcome);
+        let mut count = 0;
+        for op in ops.iter().filter(|op| op.outcome == outcome) {
+            canvas.marker(
+                frame.x_px(seconds(op.invoked)),
+                frame.y_px(op.latency_ms()),
+                shape(op.f),
+                color,
+            );
+            count += 1;
+        }
+        let label = format!("{} {count}", outcome_name(outcome));
+        outcome_legend.push(LegendEntry {
+            swatch: Swatch::Marker(Shape::Disk, color),
+            label,
+        });
+    }
+    let f_legend = [OpFn::Read, OpFn::Write, OpFn::Cas].map(|f| LegendEntry {
+        swatch: Swatch::Marker(shape(f), NEUTRAL),
+        label: format!("{f:?}").to_lowercase(),
+    });
+
+    frame.draw_legend(
+        &mut canvas,
+        &[outcome_legend, f_legend.into(), fault_legend(&faults)],
+    );
+    canvas
+}
+
+/// The throughput plot, in memory: completions per second in each bucket of the
+/// timeline, one line per outcome, drawn through the bucket midpoints.
+pub(crate) fn render_rate(history: &[Event], nemesis: &[NemesisEvent]) -> Canvas {
+    let timeline = Timeline::new(history, nemesis);
+    let faults = data::fault_intervals(nemesis);
+    let rates = OUTCOMES.map(|outcome| (outcome, timeline.rate(history, outcome)));
+    let peak = rates
+        .iter()
+        .flat_map(|(_, rate)| rate.iter().copied())
+        .fold(0.0, f64::max);
+    // Headroom so the peak does not run along the top border.
+    let y_max = if peak > 0.0 {
+        chart::nice_ceiling(peak * 1.05)
+    } else {
+        1.0
+    };
+    let frame = Frame::new(
+        Axis::linear(0.0, timeline.end_seconds()),
+        Axis::linear(0.0, y_max),
+    );
+
+    let mut canvas = Frame::blank_canvas();
+    frame.draw_grid(&mut canvas);
+    shade_faults(&frame, &mut canvas, &faults, timeline.end_seconds());
+    let title = format!(
+        "Completions per second, {} s buckets",
+        timeline.bucket_seconds
+    );
+    frame.draw_axes(&mut canvas, &title, "time since start (s)", "operations/s");
+    let mut legend = Vec::new();
+    for (outcome, rate) in &rates {
+        let color = outcome_color(*outcome);
+        let total: f64 = rate
+            .iter()
+            .map(|per_second| per_second * timeline.bucket_seconds)
+            .sum();
+        // An outcome that never happened would only draw a line along the x axis.
+        if total > 0.0 {
+            let points: Vec<(i32, i32)> = rate
+                .iter()
+                .enumerate()
+                .map(|(bucket, &per_second)| {
+                    let middle = (bucket as f64 + 0.5) * timeline.bucket_seconds;
+                    (frame.x_px(middle), frame.y_px(per_second))
+                })
+                .collect();
+            for pair in points.windows(2) {
+                canvas.line(pair[0], pair[1], 2, color);
+            }
+            if let [only] = points[..] {
+                canvas.marker(only.0, only.1, Shape::Disk, color);
+            }
+        }
+        let label = format!("{} {}", outcome_name(*outcome), total.round());
+        legend.push(LegendEntry {
+            swatch: Swatch::Line(color),
+            label,
+        });
+    }
+
+    frame.draw_legend(&mut canvas, &[legend, fault_legend(&faults)]);
+    canvas
+}
+
+#[cfg(test)]
+mod tests;
