@@ -9,3 +9,6 @@
 pub mod kv;
 pub mod raft;
 pub mod storage;
+
+#[cfg(test)]
+mod simulation;

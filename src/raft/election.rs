@@ -1,0 +1,132 @@
+//! Leader election (§5.2) with pre-vote (§9.6) and the check-quorum step-down.
+
+use super::{Message, NodeId, Raft, Role, Term};
+
+impl Raft {
+    /// A follower or candidate whose election timeout has passed starts (pre-)campaigning.
+    pub fn tick_election(&mut self, now: u64) {
+        if self.role != Role::Leader && now >= self.election_deadline {
+            self.campaign(now);
+        }
+    }
+
+    /// A leader that no majority answered during the last period steps down, so that
+    /// clients stuck with it can find the real leader.
+    pub fn tick_quorum(&mut self, now: u64) {
+        if self.role != Role::Leader || !self.config.check_quorum || now < self.quorum_check_at {
+            return;
+        }
+        let active = 1 + self.progress.values().filter(|p| p.recently_active).count();
+        if active < self.majority() {
+            self.become_follower(self.term, None, now);
+            return;
+        }
+        for p in self.progress.values_mut() {
+            p.recently_active = false;
+        }
+        self.quorum_check_at = now + self.config.election_timeout_min;
+    }
+
+    fn campaign(&mut self, now: u64) {
+        self.reset_election_deadline(now);
+        if !self.voters.contains(&self.id) {
+            return;
+        }
+        self.leader = None;
+        if self.config.pre_vote {
+            self.role = Role::PreCandidate;
+            self.votes = [self.id.clone()].into();
+            self.vote_requested.clear();
+            if self.votes.len() >= self.majority() {
+                self.become_candidate(now);
+            }
+        } else {
+            self.become_candidate(now);
+        }
+    }
+
+    fn become_candidate(&mut self, now: u64) {
+        self.role = Role::Candidate;
+        self.term += 1;
+        self.voted_for = Some(self.id.clone());
+        self.hard_state_dirty = true;
+        self.votes = [self.id.clone()].into();
+        self.vote_requested.clear();
+        self.reset_election_deadline(now);
+        if self.votes.len() >= self.majority() {
+            self.become_leader(now);
+        }
+    }
+
+    pub(super) fn vote_request_for(&mut self, peer: &NodeId) -> Option<Message> {
+        if !self.voters.contains(peer) || !self.vote_requested.insert(peer.clone()) {
+            return None;
+        }
+        let pre_vote = self.role == Role::PreCandidate;
+        Some(Message::RequestVote {
+            term: if pre_vote { self.term + 1 } else { self.term },
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+            pre_vote,
+        })
+    }
+
+    pub(super) fn handle_vote_request(
+        &mut self,
+        from: &NodeId,
+        term: Term,
+        last_log_index: u64,
+        last_log_term: Term,
+        pre_vote: bool,
+        now: u64,
+    ) {
+        let up_to_date = self.log.is_up_to_date(last_log_index, last_log_term)
+            || self.injected(super::InjectedBug::VoteWithoutUpToDateCheck);
+        let granted = if pre_vote {
+            term > self.term && up_to_date && !self.in_leader_lease(now)
+        } else {
+            term == self.term && up_to_date && self.voted_for.as_ref().is_none_or(|v| v == from)
+        };
+        if granted && !pre_vote {
+            self.voted_for = Some(from.clone());
+            self.hard_state_dirty = true;
+            self.reset_election_deadline(now);
+        }
+        // A pre-vote grant answers in the term asked about; everything else in ours.
+        let reply_term = if pre_vote && granted { term } else { self.term };
+        self.send_reply(
+            from,
+            Message::RequestVoteResponse {
+                term: reply_term,
+                granted,
+                pre_vote,
+            },
+        );
+    }
+
+    pub(super) fn handle_vote_response(
+        &mut self,
+        from: &NodeId,
+        term: Term,
+        granted: bool,
+        pre_vote: bool,
+        now: u64,
+    ) {
+        let expected = if pre_vote {
+            (Role::PreCandidate, self.term + 1)
+        } else {
+            (Role::Candidate, self.term)
+        };
+        if (self.role, term) != expected || !granted || !self.voters.contains(from) {
+            return;
+        }
+        self.votes.insert(from.clone());
+        if self.votes.len() >= self.majority() {
+            if pre_vote {
+                self.become_candidate(now);
+            } else {
+                self.become_leader(now);
+            }
+        }
+    }
+}

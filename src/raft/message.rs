@@ -1,0 +1,57 @@
+//! The RPCs servers exchange. The sender is the envelope's `src`, so it is not repeated.
+
+use serde::{Deserialize, Serialize};
+
+use super::entry::{Entry, Index, Term};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    /// A vote request. With `pre_vote` it only asks whether the receiver *would* vote
+    /// in `term` (which the sender has not entered): nobody changes term for it (§9.6).
+    RequestVote {
+        term: Term,
+        last_log_index: Index,
+        last_log_term: Term,
+        pre_vote: bool,
+    },
+    RequestVoteResponse {
+        term: Term,
+        granted: bool,
+        pre_vote: bool,
+    },
+    /// Replication and heartbeat. `read_seq` is echoed back so the leader can tell
+    /// that the follower still followed it after a read arrived (ReadIndex, §6.4).
+    AppendEntries {
+        term: Term,
+        prev_log_index: Index,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: Index,
+        read_seq: u64,
+    },
+    AppendEntriesResponse {
+        term: Term,
+        success: bool,
+        /// On success: the follower's log matches the leader's up to here.
+        match_index: Index,
+        /// On rejection: the prev_log_index that failed the consistency check.
+        rejected_index: Index,
+        /// On rejection: where the leader should try next (fast backtracking).
+        hint_index: Index,
+        /// On rejection: the term of the follower's conflicting entry, if it has one.
+        hint_term: Option<Term>,
+        read_seq: u64,
+    },
+}
+
+impl Message {
+    pub fn term(&self) -> Term {
+        match self {
+            Message::RequestVote { term, .. }
+            | Message::RequestVoteResponse { term, .. }
+            | Message::AppendEntries { term, .. }
+            | Message::AppendEntriesResponse { term, .. } => *term,
+        }
+    }
+}

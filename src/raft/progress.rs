@@ -1,0 +1,79 @@
+//! The leader's view of one follower's log, and the flow control of what it sends it.
+
+use std::collections::VecDeque;
+
+use super::entry::Index;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicationMode {
+    /// The leader does not know where the follower's log matches: one AppendEntries at
+    /// a time until a success pins it down.
+    Probe,
+    /// The follower is known to match up to `match_index`: entries stream in a
+    /// pipeline of several AppendEntries, each sent before the previous is answered.
+    Replicate,
+}
+
+#[derive(Clone, Debug)]
+pub struct Progress {
+    pub next_index: Index,
+    pub match_index: Index,
+    pub mode: ReplicationMode,
+    /// The last index carried by each AppendEntries not yet acknowledged, with the time
+    /// it was sent.
+    pub in_flight: VecDeque<(Index, u64)>,
+    /// When the last message of any kind went to this peer (heartbeat scheduling).
+    pub last_sent_at: Option<u64>,
+    /// The highest read sequence number sent to and acknowledged by this peer.
+    pub read_seq_sent: u64,
+    pub read_seq_acked: u64,
+    /// Whether the peer answered during the current check-quorum period.
+    pub recently_active: bool,
+}
+
+impl Progress {
+    pub fn new(last_index: Index) -> Self {
+        Self {
+            next_index: last_index + 1,
+            match_index: 0,
+            mode: ReplicationMode::Probe,
+            in_flight: VecDeque::new(),
+            last_sent_at: None,
+            read_seq_sent: 0,
+            read_seq_acked: 0,
+            recently_active: false,
+        }
+    }
+
+    /// Records an acknowledgement that the follower matches up to `index`. Returns
+    /// whether `match_index` advanced.
+    pub fn acknowledge(&mut self, index: Index) -> bool {
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|&(last, _)| last <= index)
+        {
+            self.in_flight.pop_front();
+        }
+        if self.mode == ReplicationMode::Probe {
+            // The follower's position is now known: start streaming after it.
+            self.mode = ReplicationMode::Replicate;
+            self.in_flight.clear();
+            self.next_index = index + 1;
+        }
+        self.next_index = self.next_index.max(index + 1);
+        if index > self.match_index {
+            self.match_index = index;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Falls back to probing from `next_index`, forgetting whatever is in flight.
+    pub fn probe_from(&mut self, next_index: Index) {
+        self.mode = ReplicationMode::Probe;
+        self.in_flight.clear();
+        self.next_index = next_index.max(self.match_index + 1);
+    }
+}

@@ -1,0 +1,195 @@
+//! Log replication (§5.3): AppendEntries with the consistency check, fast backtracking,
+//! batching and pipelining on the leader, and appending on the follower.
+
+use super::progress::ReplicationMode;
+use super::{Entry, Index, Message, NodeId, Raft, Role, Term};
+
+impl Raft {
+    /// What the leader sends `peer` next: new entries while the pipeline has room, a
+    /// probe while the follower's position is unknown, or a heartbeat when one is due
+    /// (every heartbeat interval, or at once when a read waits for confirmation).
+    pub(super) fn replication_message_for(&mut self, peer: &NodeId, now: u64) -> Option<Message> {
+        let last = self.log.last_index();
+        let heartbeat_interval = self.config.heartbeat_interval;
+        let resend_after = self.config.election_timeout_min;
+        let max_in_flight = self.config.max_in_flight;
+        let read_seq = self.reads.seq();
+        let p = self.progress.get_mut(peer)?;
+
+        // Something sent long ago and never answered was probably lost: start over from
+        // what the follower is known to hold. A probe is simply re-sent.
+        if let Some(&(_, sent_at)) = p.in_flight.front() {
+            match p.mode {
+                ReplicationMode::Replicate if now >= sent_at + resend_after => {
+                    p.probe_from(p.match_index + 1)
+                }
+                ReplicationMode::Probe if now >= sent_at + heartbeat_interval => {
+                    p.in_flight.clear()
+                }
+                _ => {}
+            }
+        }
+        let heartbeat_due = p.last_sent_at.is_none_or(|t| now >= t + heartbeat_interval)
+            || p.read_seq_sent < read_seq;
+        let send_entries = match p.mode {
+            ReplicationMode::Probe => {
+                p.in_flight.is_empty() && (p.next_index <= last || heartbeat_due)
+            }
+            ReplicationMode::Replicate => p.in_flight.len() < max_in_flight && p.next_index <= last,
+        };
+        let prev_log_index = if send_entries {
+            p.next_index - 1
+        } else if heartbeat_due {
+            // A heartbeat carries no entries and claims only what the follower is known
+            // to hold, so it can never be rejected for a gap that in-flight entries fill.
+            p.match_index
+        } else {
+            return None;
+        };
+        let entries: Vec<Entry> = if send_entries {
+            let to = last.min(p.next_index + self.config.max_batch as Index - 1);
+            self.log.slice(p.next_index, to).to_vec()
+        } else {
+            Vec::new()
+        };
+        if send_entries {
+            let sent_last = prev_log_index + entries.len() as Index;
+            p.in_flight.push_back((sent_last, now));
+            if p.mode == ReplicationMode::Replicate {
+                p.next_index = sent_last + 1;
+            }
+        }
+        p.last_sent_at = Some(now);
+        p.read_seq_sent = read_seq;
+        Some(Message::AppendEntries {
+            term: self.term,
+            prev_log_index,
+            prev_log_term: self
+                .log
+                .term_at(prev_log_index)
+                .expect("leader holds what it sends"),
+            entries,
+            leader_commit: self.commit_index,
+            read_seq,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn handle_append_entries(
+        &mut self,
+        from: &NodeId,
+        term: Term,
+        prev_log_index: Index,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: Index,
+        read_seq: u64,
+        now: u64,
+    ) {
+        let reject = |s: &Self, hint_index, hint_term| Message::AppendEntriesResponse {
+            term: s.term,
+            success: false,
+            match_index: 0,
+            rejected_index: prev_log_index,
+            hint_index,
+            hint_term,
+            read_seq,
+        };
+        if term < self.term {
+            // Tell the stale leader about the newer term.
+            let reply = reject(self, 0, None);
+            self.send_reply(from, reply);
+            return;
+        }
+        if self.role != Role::Follower || self.leader.as_ref() != Some(from) {
+            self.become_follower(term, Some(from.clone()), now);
+        }
+        self.last_leader_contact = Some(now);
+        self.reset_election_deadline(now);
+
+        let reply = match self.log.term_at(prev_log_index) {
+            None => reject(self, self.log.last_index() + 1, None),
+            Some(t) if t != prev_log_term => {
+                let hint = self.log.first_index_of_term_at(prev_log_index);
+                reject(self, hint, Some(t))
+            }
+            Some(_) => {
+                let last_new = prev_log_index + entries.len() as Index;
+                self.append_from_leader(entries);
+                if leader_commit > self.commit_index {
+                    self.commit_index = leader_commit.min(last_new).max(self.commit_index);
+                }
+                Message::AppendEntriesResponse {
+                    term: self.term,
+                    success: true,
+                    match_index: last_new,
+                    rejected_index: 0,
+                    hint_index: 0,
+                    hint_term: None,
+                    read_seq,
+                }
+            }
+        };
+        self.send_reply(from, reply);
+    }
+
+    /// Appends what the leader sent after a successful consistency check. Entries
+    /// already present with the same term are kept: a stale or reordered AppendEntries
+    /// must never truncate entries that a newer one delivered (§5.3).
+    fn append_from_leader(&mut self, entries: Vec<Entry>) {
+        for entry in entries {
+            match self.log.term_at(entry.index) {
+                Some(t) if t == entry.term => continue,
+                Some(_) => {
+                    assert!(
+                        entry.index > self.commit_index,
+                        "{}: leader overwrote committed entry {}",
+                        self.id,
+                        entry.index
+                    );
+                    self.log.truncate_from(entry.index);
+                    self.write_from = self.write_from.min(entry.index);
+                    self.durable_index = self.durable_index.min(entry.index - 1);
+                    self.log.append(entry);
+                }
+                None => self.log.append(entry),
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn handle_append_response(
+        &mut self,
+        from: &NodeId,
+        term: Term,
+        success: bool,
+        match_index: Index,
+        rejected_index: Index,
+        hint_index: Index,
+        hint_term: Option<Term>,
+        read_seq: u64,
+    ) {
+        if self.role != Role::Leader || term != self.term {
+            return;
+        }
+        let Some(p) = self.progress.get_mut(from) else {
+            return;
+        };
+        p.recently_active = true;
+        p.read_seq_acked = p.read_seq_acked.max(read_seq);
+        if success {
+            if p.acknowledge(match_index) {
+                self.maybe_commit();
+            }
+        } else if rejected_index >= p.match_index {
+            // Fast backtracking: skip the follower's whole conflicting term, or jump to
+            // just past its last entry.
+            let next = match hint_term.and_then(|t| self.log.last_index_of_term(t)) {
+                Some(last_of_term) => last_of_term + 1,
+                None => hint_index,
+            };
+            p.probe_from(next.clamp(1, rejected_index.max(1)));
+        }
+        self.confirm_reads();
+    }
+}
