@@ -1,1 +1,117 @@
-//! Filled in by the runner work.
+//! The Maelstrom-compatible runner: `harness test` runs a node binary under the lin-kv
+//! workload and `harness check` re-checks a stored history.
+//!
+//! - [`cli`]: flags and their validation.
+//! - `run`: one test from start to verdict.
+//! - `process`: node processes and the signals sent to them.
+//! - `network`: message schema checks, per-node delivery queues, latency, partitions.
+//! - `client` and `workload`: init, worker threads, and the lin-kv rules they follow.
+//! - `nemesis`: partition, kill and pause faults.
+//! - `recorder`, `progress`, `results`, `store`: what a run records, shows and leaves behind.
+
+pub mod cli;
+mod client;
+mod nemesis;
+mod network;
+mod process;
+mod progress;
+mod recorder;
+mod results;
+mod run;
+mod store;
+mod workload;
+
+use std::path::Path;
+use std::time::Duration;
+
+use cli::{Command, TestOptions, UsageError, USAGE};
+use results::{RunFigures, Verdict};
+
+/// Exit code for bad arguments, as Maelstrom uses.
+pub const EXIT_USAGE: i32 = 254;
+
+/// Runs the command line (without the program name) and returns the exit code.
+pub fn main(args: &[String]) -> i32 {
+    let command = match cli::parse(args) {
+        Ok(command) => command,
+        Err(UsageError(message)) => return usage_failure(&message),
+    };
+    match command {
+        Command::Help => {
+            print!("{USAGE}");
+            0
+        }
+        Command::Test(mut options) => {
+            // Nodes run in /tmp, so a relative --bin must be resolved against our directory.
+            match std::fs::canonicalize(&options.bin) {
+                Ok(bin) if bin.is_file() => options.bin = bin,
+                Ok(_) => {
+                    return usage_failure(&format!("--bin {} is not a file", options.bin.display()))
+                }
+                Err(error) => {
+                    return usage_failure(&format!("--bin {}: {error}", options.bin.display()))
+                }
+            }
+            run_tests(&options)
+        }
+        Command::Check {
+            history,
+            check_budget,
+        } => check_stored(&history, check_budget),
+    }
+}
+
+fn usage_failure(message: &str) -> i32 {
+    eprintln!("harness: {message}\nrun `harness --help` for usage");
+    EXIT_USAGE
+}
+
+/// Runs the test `--test-count` times (seeds seed, seed+1, ...); the worst verdict wins.
+fn run_tests(options: &TestOptions) -> i32 {
+    let mut worst = Verdict::Valid;
+    for index in 0..options.test_count {
+        let seed = options.seed.wrapping_add(u64::from(index));
+        eprintln!(
+            "harness: lin-kv run {}/{} with {} nodes, concurrency {}, seed {seed}",
+            index + 1,
+            options.test_count,
+            options.node_ids.len(),
+            options.concurrency
+        );
+        let verdict = run::run_test(options, seed);
+        if verdict.severity() > worst.severity() {
+            worst = verdict;
+        }
+    }
+    if options.test_count > 1 {
+        println!(
+            "worst verdict over {} runs: {}",
+            options.test_count,
+            worst.name()
+        );
+    }
+    worst.exit_code()
+}
+
+fn check_stored(path: &Path, check_budget: Duration) -> i32 {
+    let history = match crate::history::read_jsonl(path) {
+        Ok(history) => history,
+        Err(error) => return usage_failure(&format!("{error:#}")),
+    };
+    let report = crate::checker::check(&history, check_budget);
+    let verdict = results::verdict(&report);
+    let figures = RunFigures::new(&history, verdict, None, Default::default());
+    println!("verdict: {} (exit {})", verdict.name(), verdict.exit_code());
+    println!(
+        "ops: {} (ok {}, fail {}, info {})",
+        figures.stats.total.count(),
+        figures.stats.total.ok,
+        figures.stats.total.fail,
+        figures.stats.total.info
+    );
+    match serde_json::to_string_pretty(&report.to_json()) {
+        Ok(text) => println!("workload: {text}"),
+        Err(error) => eprintln!("harness: cannot print the checker's report: {error}"),
+    }
+    verdict.exit_code()
+}

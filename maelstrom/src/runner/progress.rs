@@ -1,0 +1,67 @@
+//! The live progress line on stderr: elapsed time, operations so far and the fault in
+//! force. On a terminal it is redrawn in place every second; otherwise (CI logs) a plain
+//! line is printed every few seconds.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use super::recorder::{HistoryLog, NemesisLog, RunState};
+
+const TERMINAL_REFRESH: Duration = Duration::from_secs(1);
+const LOG_REFRESH: Duration = Duration::from_secs(5);
+
+pub struct Progress {
+    pub run: Arc<RunState>,
+    pub history: Arc<HistoryLog>,
+    pub nemesis: Arc<NemesisLog>,
+    pub time_limit: Duration,
+    /// A message or a dropped sender ends the progress display.
+    pub stop: Receiver<()>,
+}
+
+impl Progress {
+    pub fn run(self) {
+        let terminal = std::io::stderr().is_terminal();
+        let refresh = if terminal {
+            TERMINAL_REFRESH
+        } else {
+            LOG_REFRESH
+        };
+        while let Err(RecvTimeoutError::Timeout) = self.stop.recv_timeout(refresh) {
+            let line = self.line();
+            let mut stderr = std::io::stderr().lock();
+            // \x1b[K clears what a longer previous line left behind.
+            let _ = if terminal {
+                write!(stderr, "\r{line}\x1b[K")
+            } else {
+                writeln!(stderr, "{line}")
+            };
+            let _ = stderr.flush();
+        }
+        if terminal {
+            eprintln!();
+        }
+    }
+
+    fn line(&self) -> String {
+        let counts = &self.history.counts;
+        let faults = match self.nemesis.active() {
+            active if active.is_empty() => "none".to_string(),
+            active => active,
+        };
+        format!(
+            "[{:>5.1}s/{}s] ops {} ok {} fail {} info {} | faults: {}",
+            self.run.elapsed().as_secs_f64(),
+            self.time_limit.as_secs_f64(),
+            counts.invoked.load(Ordering::Relaxed),
+            counts.ok.load(Ordering::Relaxed),
+            counts.fail.load(Ordering::Relaxed),
+            counts.info.load(Ordering::Relaxed),
+            faults
+        )
+    }
+}

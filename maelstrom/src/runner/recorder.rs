@@ -1,0 +1,143 @@
+//! State every part of a run shares: the run's clock, the first reason the run must stop
+//! (a crash), and the two logs that become history.jsonl and nemesis.jsonl.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::history::{Event, EventType, NemesisEvent};
+
+pub struct RunState {
+    start: Instant,
+    /// Why the run crashed; the first reason wins, later ones are consequences.
+    crash: Mutex<Option<String>>,
+    crashed: AtomicBool,
+    /// Set once the runner starts killing nodes on purpose: node exits and stray output
+    /// no longer count against the node from then on.
+    tearing_down: AtomicBool,
+}
+
+impl RunState {
+    pub fn new() -> Self {
+        RunState {
+            start: Instant::now(),
+            crash: Mutex::new(None),
+            crashed: AtomicBool::new(false),
+            tearing_down: AtomicBool::new(false),
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Nanoseconds since the start of the run, the time unit of both logs.
+    pub fn now_nanos(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    /// Records why the run cannot go on. Ignored during teardown, when nodes die and
+    /// pipes break because the runner is stopping them.
+    pub fn crash(&self, reason: String) {
+        if self.is_tearing_down() {
+            return;
+        }
+        let mut crash = self.crash.lock().unwrap();
+        if crash.is_none() {
+            *crash = Some(reason);
+            self.crashed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    pub fn has_crashed(&self) -> bool {
+        self.crashed.load(Ordering::SeqCst)
+    }
+
+    pub fn crash_reason(&self) -> Option<String> {
+        self.crash.lock().unwrap().clone()
+    }
+
+    pub fn begin_teardown(&self) {
+        self.tearing_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_tearing_down(&self) -> bool {
+        self.tearing_down.load(Ordering::SeqCst)
+    }
+}
+
+/// Running totals for the progress line, so it need not scan the history.
+#[derive(Default)]
+pub struct OpCounts {
+    pub invoked: AtomicU64,
+    pub ok: AtomicU64,
+    pub fail: AtomicU64,
+    pub info: AtomicU64,
+}
+
+/// The client history, in the order events happened.
+pub struct HistoryLog {
+    events: Mutex<Vec<Event>>,
+    pub counts: OpCounts,
+}
+
+impl HistoryLog {
+    pub fn new() -> Self {
+        HistoryLog {
+            events: Mutex::new(Vec::new()),
+            counts: OpCounts::default(),
+        }
+    }
+
+    /// Appends an event, stamping its time under the lock so that times never go
+    /// backwards along the file.
+    pub fn record(&self, run: &RunState, mut event: Event) {
+        let counter = match event.kind {
+            EventType::Invoke => &self.counts.invoked,
+            EventType::Ok => &self.counts.ok,
+            EventType::Fail => &self.counts.fail,
+            EventType::Info => &self.counts.info,
+        };
+        let mut events = self.events.lock().unwrap();
+        event.time = run.now_nanos();
+        events.push(event);
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+/// The faults injected, plus a description of what is in force now for the progress line.
+pub struct NemesisLog {
+    events: Mutex<Vec<NemesisEvent>>,
+    active: Mutex<String>,
+}
+
+impl NemesisLog {
+    pub fn new() -> Self {
+        NemesisLog {
+            events: Mutex::new(Vec::new()),
+            active: Mutex::new(String::new()),
+        }
+    }
+
+    pub fn record(&self, run: &RunState, mut event: NemesisEvent) {
+        let mut events = self.events.lock().unwrap();
+        event.time = run.now_nanos();
+        events.push(event);
+    }
+
+    pub fn set_active(&self, description: String) {
+        *self.active.lock().unwrap() = description;
+    }
+
+    pub fn active(&self) -> String {
+        self.active.lock().unwrap().clone()
+    }
+
+    pub fn snapshot(&self) -> Vec<NemesisEvent> {
+        self.events.lock().unwrap().clone()
+    }
+}

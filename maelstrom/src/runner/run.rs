@@ -1,0 +1,278 @@
+//! One test run from start to verdict: store directory, nodes, init, workers, nemesis,
+//! teardown, then history, check, results.json, plots and the summary.
+
+use std::fs;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::cli::TestOptions;
+use super::client::{initialize, run_worker, ClientConn, Workload};
+use super::nemesis::Nemesis;
+use super::network::Network;
+use super::process::{NodeLaunch, NodeProcess};
+use super::progress::Progress;
+use super::recorder::{HistoryLog, NemesisLog, RunState};
+use super::results::{self, RunFigures, Verdict};
+use super::store::{self, RunDir};
+use super::workload::{client_timeout, KeyGroups, RateSchedule};
+use crate::checker;
+use crate::history::write_jsonl;
+use crate::plot;
+
+/// How often the main thread looks for the time limit or a crash.
+const WATCH_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Independent random streams from one --seed, so that e.g. enabling latency does not
+/// change the nemesis schedule.
+#[derive(Clone, Copy)]
+enum Stream {
+    Latency = 1,
+    Rate = 2,
+    Nemesis = 3,
+    Workers = 4,
+}
+
+fn derive_seed(seed: u64, stream: Stream, index: u64) -> u64 {
+    // splitmix64 of the combination: well-spread seeds even for seeds 1, 2, 3...
+    let mut z = seed
+        .wrapping_add((stream as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(index.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+pub fn run_test(options: &TestOptions, seed: u64) -> Verdict {
+    let run_dir = match store::create_run_dir() {
+        Ok(run_dir) => run_dir,
+        Err(error) => {
+            eprintln!("harness: cannot create the store directory: {error:#}");
+            return Verdict::Crash;
+        }
+    };
+    let run = Arc::new(RunState::new());
+    let history = Arc::new(HistoryLog::new());
+    let nemesis_log = Arc::new(NemesisLog::new());
+
+    let mut node_args = options.node_args.clone();
+    if options.node_data_dir {
+        if let Err(error) = fs::create_dir_all(run_dir.data()) {
+            eprintln!(
+                "harness: cannot create {}: {error}",
+                run_dir.data().display()
+            );
+            return Verdict::Crash;
+        }
+        node_args.push("--data-dir".into());
+        node_args.push(run_dir.data().display().to_string());
+    }
+    let launch = Arc::new(NodeLaunch {
+        bin: options.bin.clone(),
+        args: node_args,
+        log_dir: run_dir.node_logs(),
+        echo_stderr: options.log_stderr,
+    });
+    let nodes: Vec<Arc<NodeProcess>> = options
+        .node_ids
+        .iter()
+        .map(|id| NodeProcess::new(id.clone(), Arc::clone(&launch)))
+        .collect();
+    let network = Network::new(
+        Arc::clone(&run),
+        &nodes,
+        options.latency_ms,
+        options.latency_dist,
+        derive_seed(seed, Stream::Latency, 0),
+    );
+    let delivery = network.start_delivery();
+
+    let workload_span = drive(
+        options,
+        seed,
+        &run,
+        &network,
+        &nodes,
+        &history,
+        &nemesis_log,
+    );
+
+    // Teardown is SIGKILL, as in Maelstrom; from here on, deaths are ours.
+    run.begin_teardown();
+    for node in &nodes {
+        node.kill();
+    }
+    network.shut_down();
+    for thread in delivery {
+        let _ = thread.join();
+    }
+
+    finish(
+        options,
+        seed,
+        &run_dir,
+        &run,
+        &network,
+        &history,
+        &nemesis_log,
+        workload_span,
+    )
+}
+
+/// Starts and initialises the nodes, then runs workers, nemesis and progress until the
+/// time limit (or a crash). Returns how long the workload ran.
+fn drive(
+    options: &TestOptions,
+    seed: u64,
+    run: &Arc<RunState>,
+    network: &Arc<Network>,
+    nodes: &[Arc<NodeProcess>],
+    history: &Arc<HistoryLog>,
+    nemesis_log: &Arc<NemesisLog>,
+) -> Duration {
+    for node in nodes {
+        if let Err(reason) = node.start(network, run) {
+            run.crash(reason);
+            return Duration::ZERO;
+        }
+    }
+    if let Err(reason) = initialize(network, run, &options.node_ids, &options.node_ids) {
+        run.crash(reason);
+        return Duration::ZERO;
+    }
+    // Maelstrom opens one setup client per node that never sends; they take ids too.
+    for _ in &options.node_ids {
+        network.allocate_client_id();
+    }
+    let clients: Vec<ClientConn> = (0..options.concurrency)
+        .map(|_| ClientConn::open(network, network.allocate_client_id()))
+        .collect();
+
+    let started = Instant::now();
+    let workload = Workload {
+        run: Arc::clone(run),
+        history: Arc::clone(history),
+        schedule: RateSchedule::new(options.rate, derive_seed(seed, Stream::Rate, 0)),
+        keys: KeyGroups::new(options.concurrency / (2 * options.node_ids.len())),
+        node_ids: options.node_ids.clone(),
+        concurrency: options.concurrency,
+        timeout: client_timeout(options.latency_ms),
+        end_of_ops: started + options.time_limit,
+    };
+    let (stop_nemesis, nemesis_stopped) = crossbeam_channel::bounded::<()>(1);
+    let (stop_progress, progress_stopped) = crossbeam_channel::bounded::<()>(1);
+
+    thread::scope(|scope| {
+        let workers: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(index, client)| {
+                let workload = &workload;
+                let worker_seed = derive_seed(seed, Stream::Workers, index as u64);
+                scope.spawn(move || run_worker(workload, index, client, worker_seed))
+            })
+            .collect();
+        let nemesis = (!options.nemesis.is_empty()).then(|| {
+            let nemesis = Nemesis {
+                network: Arc::clone(network),
+                run: Arc::clone(run),
+                nodes: nodes.to_vec(),
+                node_ids: options.node_ids.clone(),
+                log: Arc::clone(nemesis_log),
+                faults: options.nemesis.clone(),
+                interval: options.nemesis_interval,
+                rng: StdRng::seed_from_u64(derive_seed(seed, Stream::Nemesis, 0)),
+                stop: nemesis_stopped,
+            };
+            scope.spawn(move || nemesis.run())
+        });
+        let progress = Progress {
+            run: Arc::clone(run),
+            history: Arc::clone(history),
+            nemesis: Arc::clone(nemesis_log),
+            time_limit: options.time_limit,
+            stop: progress_stopped,
+        };
+        scope.spawn(move || progress.run());
+
+        while Instant::now() < workload.end_of_ops && !run.has_crashed() {
+            thread::sleep(WATCH_INTERVAL);
+        }
+        // Heal, resume and restart everything first, so in-flight operations can finish.
+        let _ = stop_nemesis.send(());
+        if let Some(nemesis) = nemesis {
+            let _ = nemesis.join();
+        }
+        for worker in workers {
+            let _ = worker.join();
+        }
+        let _ = stop_progress.send(());
+    });
+    started.elapsed()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    options: &TestOptions,
+    seed: u64,
+    run_dir: &RunDir,
+    run: &RunState,
+    network: &Network,
+    history: &HistoryLog,
+    nemesis_log: &NemesisLog,
+    workload_span: Duration,
+) -> Verdict {
+    let history = history.snapshot();
+    let nemesis = nemesis_log.snapshot();
+    let crash = run.crash_reason();
+
+    let (verdict, workload) = match &crash {
+        Some(reason) => {
+            eprintln!("harness: run failed: {reason}");
+            (Verdict::Crash, None)
+        }
+        None => {
+            eprintln!(
+                "harness: checking {} events ({:.1} s of workload)...",
+                history.len(),
+                workload_span.as_secs_f64()
+            );
+            let report = checker::check(&history, options.check_budget);
+            let verdict = results::verdict(&report);
+            (verdict, Some(report.to_json()))
+        }
+    };
+    let figures = RunFigures::new(&history, verdict, crash, network.counts());
+    if let Err(error) = write_outputs(run_dir, &figures, workload, seed, &history, &nemesis) {
+        eprintln!("harness: {error:#}");
+        return Verdict::Crash;
+    }
+    if let Err(error) = plot::write_plots(&run_dir.absolute, &history, &nemesis) {
+        eprintln!("harness: plots not written: {error:#}");
+    }
+    println!(
+        "{}",
+        figures.summary(&run_dir.relative.display().to_string())
+    );
+    verdict
+}
+
+fn write_outputs(
+    run_dir: &RunDir,
+    figures: &RunFigures,
+    workload: Option<serde_json::Value>,
+    seed: u64,
+    history: &[crate::history::Event],
+    nemesis: &[crate::history::NemesisEvent],
+) -> Result<()> {
+    write_jsonl(&run_dir.absolute.join("history.jsonl"), history)?;
+    write_jsonl(&run_dir.absolute.join("nemesis.jsonl"), nemesis)?;
+    let results_path = run_dir.absolute.join("results.json");
+    let text = serde_json::to_string_pretty(&figures.to_json(workload, seed))?;
+    fs::write(&results_path, text + "\n")
+        .with_context(|| format!("writing {}", results_path.display()))
+}
