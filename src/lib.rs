@@ -7,6 +7,8 @@
 //! - [`node`]: the threaded runtime around the core (LogCabin's architecture).
 
 pub mod kv;
+pub mod node;
+pub mod protocol;
 pub mod raft;
 pub mod storage;
 

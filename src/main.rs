@@ -1,1 +1,86 @@
-fn main() {}
+//! raft-ng: run as a Maelstrom node, e.g.
+//! `maelstrom test -w lin-kv --bin target/release/raft-ng --node-count 5 ...`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use raft_ng::node::{self, Options};
+
+const USAGE: &str = "\
+usage: raft-ng [options]
+  Speaks Maelstrom's lin-kv protocol on stdin/stdout; logs go to stderr.
+options:
+  --election-timeout MIN-MAX   randomized election timeout in ms (default 150-300)
+  --heartbeat-interval MS      leader heartbeat period (default 50)
+  --max-in-flight N            AppendEntries with entries in flight per peer (default 8)
+  --max-batch N                entries per AppendEntries at most (default 512)
+  --no-pre-vote                campaign without a pre-vote round
+  --no-check-quorum            leaders do not step down without a majority
+  --data-dir DIR               keep term, vote and log durably in DIR/<node id>/
+                               (default: in memory only)
+  --verbose                    log what happens to every forwarded request
+  --help                       this text";
+
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
+    let mut options = Options::default();
+    let mut args = args.peekable();
+    while let Some(flag) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| anyhow!("{name} needs a value"));
+        match flag.as_str() {
+            "--election-timeout" => {
+                let v = value(&flag)?;
+                let (min, max) = v
+                    .split_once('-')
+                    .ok_or_else(|| anyhow!("--election-timeout wants MIN-MAX, got {v:?}"))?;
+                options.raft.election_timeout_min = number(&flag, min)?;
+                options.raft.election_timeout_max = number(&flag, max)?;
+                if options.raft.election_timeout_min == 0
+                    || options.raft.election_timeout_min > options.raft.election_timeout_max
+                {
+                    bail!("--election-timeout wants 0 < MIN <= MAX, got {v:?}");
+                }
+            }
+            "--heartbeat-interval" => {
+                options.raft.heartbeat_interval = number(&flag, &value(&flag)?)?.max(1)
+            }
+            "--max-in-flight" => {
+                options.raft.max_in_flight = number(&flag, &value(&flag)?)?.max(1) as usize
+            }
+            "--max-batch" => {
+                options.raft.max_batch = number(&flag, &value(&flag)?)?.max(1) as usize
+            }
+            "--no-pre-vote" => options.raft.pre_vote = false,
+            "--no-check-quorum" => options.raft.check_quorum = false,
+            "--data-dir" => options.data_dir = Some(PathBuf::from(value(&flag)?)),
+            "--verbose" => options.verbose = true,
+            "--help" | "-h" => bail!("{USAGE}"),
+            other => bail!("unknown option {other:?}\n{USAGE}"),
+        }
+    }
+    Ok(options)
+}
+
+fn number(flag: &str, text: &str) -> Result<u64> {
+    text.trim()
+        .parse()
+        .with_context(|| format!("{flag} wants a whole number, got {text:?}"))
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match node::run(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("raft-ng: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The node runtime: LogCabin's threads around the deterministic core.
+//!
+//! - the service thread (the caller of [`run`]) reads stdin and handles each message;
+//! - one peer thread per other server sends it what the core has for it;
+//! - the state machine thread applies committed entries and answers clients;
+//! - the election timer and the leader's step-down timer;
+//! - the log sync thread writes the leader's entries while they replicate;
+//! - the stdout writer, the only thread that prints.
+
+mod monitor;
+mod service;
+mod threads;
+mod writer;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::protocol::{self, Inbound, Rejected};
+use crate::raft::{Config, Raft};
+use crate::storage::{FileStorage, MemStorage, Storage};
+use monitor::Monitor;
+use writer::Outbox;
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub raft: Config,
+    /// Keep state under `<dir>/<node id>/`; without it, state lives in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// Log the fate of every client request this server does not handle itself.
+    pub verbose: bool,
+}
+
+/// Serves Maelstrom's protocol on stdin/stdout until stdin closes.
+pub fn run(options: Options) -> Result<()> {
+    let started = Instant::now();
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let mut monitor: Option<Arc<Monitor>> = None;
+    while let Some(line) = lines.next() {
+        let line = line.context("reading stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed = protocol::parse(&line);
+        let Some(node) = monitor.as_ref() else {
+            match parsed {
+                Ok(Inbound::Init {
+                    from,
+                    msg_id,
+                    node_id,
+                    node_ids,
+                }) => {
+                    let outbox = Outbox::start(node_id.clone());
+                    let node = start(&options, node_id, node_ids, outbox.clone(), started)?;
+                    outbox.send(&from, protocol::init_ok(msg_id));
+                    monitor = Some(node);
+                }
+                Ok(other) => eprintln!("ignored before init: {other:?}"),
+                // Before init there is no node id to answer from: log only.
+                Err(rejected) => eprintln!("skipped before init: {rejected:?}"),
+            }
+            continue;
+        };
+        match parsed {
+            Ok(Inbound::Raft { from, msg }) => service::raft_message(node, &from, msg),
+            Ok(Inbound::Client { origin, request }) => {
+                service::client_request(node, origin, request, 0)
+            }
+            Ok(Inbound::Forward { forward, .. }) => {
+                service::client_request(node, forward.origin, forward.request, forward.hops)
+            }
+            Ok(Inbound::Init { from, msg_id, .. }) => {
+                eprintln!("second init from {from} ignored");
+                node.outbox.send(&from, protocol::init_ok(msg_id));
+            }
+            Err(rejected) => report(&node.outbox, rejected),
+        }
+    }
+    // Maelstrom tears nodes down with SIGKILL; a closed stdin means nothing more will
+    // come, and the other threads have nothing left to answer.
+    Ok(())
+}
+
+fn report(outbox: &Outbox, rejected: Rejected) {
+    match rejected {
+        Rejected::NotAMessage(why) | Rejected::Unanswerable(why) => eprintln!("skipped: {why}"),
+        Rejected::Error {
+            src,
+            msg_id,
+            code,
+            text,
+        } => {
+            eprintln!("rejected from {src}: {text}");
+            outbox.send(&src, protocol::error(msg_id, code, &text));
+        }
+    }
+}
+
+fn start(
+    options: &Options,
+    node_id: String,
+    node_ids: Vec<String>,
+    outbox: Outbox,
+    started: Instant,
+) -> Result<Arc<Monitor>> {
+    let mut storage: Box<dyn Storage> = match &options.data_dir {
+        Some(dir) => {
+            let dir = dir.join(&node_id);
+            Box::new(FileStorage::open(&dir).with_context(|| format!("opening {}", dir.display()))?)
+        }
+        None => Box::new(MemStorage::new()),
+    };
+    let recovered = storage.load().context("loading stored state")?;
+    eprintln!(
+        "{node_id}: starting at term {} with {} log entries",
+        recovered.hard_state.term,
+        recovered.entries.len()
+    );
+    let now = started.elapsed().as_millis() as u64;
+    let seed = rand::random();
+    let raft = Raft::new(
+        node_id.clone(),
+        node_ids,
+        options.raft.clone(),
+        recovered,
+        seed,
+        now,
+    );
+    let peers: Vec<String> = raft.peers().cloned().collect();
+    let heartbeat = options.raft.heartbeat_interval;
+    let monitor = Arc::new(Monitor::new(
+        raft,
+        storage,
+        outbox,
+        started,
+        options.verbose,
+        heartbeat,
+    ));
+
+    for peer in peers {
+        let m = Arc::clone(&monitor);
+        threads::spawn(format!("peer-{peer}"), move || threads::peer(m, peer));
+    }
+    let m = Arc::clone(&monitor);
+    threads::spawn("state-machine".into(), move || threads::state_machine(m));
+    let m = Arc::clone(&monitor);
+    threads::spawn("election-timer".into(), move || threads::election_timer(m));
+    let m = Arc::clone(&monitor);
+    threads::spawn("step-down-timer".into(), move || {
+        threads::step_down_timer(m)
+    });
+    let m = Arc::clone(&monitor);
+    threads::spawn("log-sync".into(), move || threads::log_sync(m));
+    Ok(monitor)
+}

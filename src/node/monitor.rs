@@ -1,0 +1,150 @@
+//! The monitor: the consensus core and what the threads share about it, behind one
+//! mutex, with one condition variable that every change is announced on (LogCabin's
+//! design). Whoever changes the core carries out its urgent writes before releasing
+//! the lock, so a message a peer thread takes out is never ahead of the disk.
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::writer::Outbox;
+use crate::protocol::ClientRef;
+use crate::raft::{Raft, ReadId, Role, Term};
+use crate::storage::Storage;
+
+pub struct Monitor {
+    state: Mutex<State>,
+    pub changed: Condvar,
+    /// Locked after `state` when both are needed; the log sync thread holds it alone
+    /// while it writes, so the leader's fsync runs outside the consensus lock.
+    pub storage: Mutex<Box<dyn Storage>>,
+    pub outbox: Outbox,
+    started: Instant,
+    pub verbose: bool,
+    /// How long a leader's peer thread may sleep before a heartbeat is due.
+    pub heartbeat_interval: u64,
+}
+
+pub struct State {
+    pub raft: Raft,
+    /// Reads the core is confirming: who asked, and for which key.
+    pub reads: HashMap<ReadId, (ClientRef, Value)>,
+    next_read_id: ReadId,
+    /// What was last logged about the role, to log each change once.
+    logged: (Role, Term),
+}
+
+impl State {
+    pub fn register_read(&mut self, origin: ClientRef, key: Value) -> ReadId {
+        self.next_read_id += 1;
+        self.reads.insert(self.next_read_id, (origin, key));
+        self.next_read_id
+    }
+}
+
+impl Monitor {
+    pub fn new(
+        raft: Raft,
+        storage: Box<dyn Storage>,
+        outbox: Outbox,
+        started: Instant,
+        verbose: bool,
+        heartbeat_interval: u64,
+    ) -> Self {
+        let logged = (raft.role(), raft.term());
+        Monitor {
+            state: Mutex::new(State {
+                raft,
+                reads: HashMap::new(),
+                next_read_id: 0,
+                logged,
+            }),
+            changed: Condvar::new(),
+            storage: Mutex::new(storage),
+            outbox,
+            started,
+            verbose,
+            heartbeat_interval,
+        }
+    }
+
+    /// Milliseconds since the node started: the core's clock.
+    pub fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits for a change or until `deadline` (ms on the core's clock).
+    pub fn wait_until<'a>(
+        &self,
+        guard: MutexGuard<'a, State>,
+        deadline: u64,
+    ) -> MutexGuard<'a, State> {
+        let timeout = Duration::from_millis(deadline.saturating_sub(self.now()).max(1));
+        match self.changed.wait_timeout(guard, timeout) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+
+    pub fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.changed
+            .wait(guard)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// After changing the core: make its urgent writes durable, log a role change,
+    /// and wake every thread that may have work now.
+    pub fn commit_changes(&self, state: &mut State) {
+        let raft = &mut state.raft;
+        let hard_state = raft.take_hard_state();
+        // The leader's entries are the log sync thread's; everyone else's must be on
+        // disk before the acknowledgement a peer thread will send.
+        let entries = if raft.role() == Role::Leader {
+            None
+        } else {
+            raft.take_log_write()
+        };
+        if hard_state.is_some() || entries.is_some() {
+            let mut storage = self.storage.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(hs) = hard_state {
+                storage
+                    .save_hard_state(&hs)
+                    .unwrap_or_else(|e| storage_failed(&e));
+            }
+            if let Some(entries) = entries {
+                storage
+                    .append(&entries)
+                    .unwrap_or_else(|e| storage_failed(&e));
+                let last = entries.last().expect("log writes are non-empty");
+                raft.log_written(last.index, last.term);
+            }
+        }
+        let now = (raft.role(), raft.term());
+        if now != state.logged {
+            state.logged = now;
+            let leader = raft.leader().map_or("none", String::as_str);
+            eprintln!(
+                "{}: {:?} in term {} (leader {leader})",
+                raft.id(),
+                now.0,
+                now.1
+            );
+        }
+        self.changed.notify_all();
+    }
+}
+
+/// A write that did not reach the disk leaves this server unable to keep its promises
+/// (votes, acknowledged entries): it must stop rather than go on forgetting.
+pub fn storage_failed(e: &crate::storage::StorageError) -> ! {
+    eprintln!("storage failed, stopping: {e}");
+    std::process::abort()
+}
