@@ -131,6 +131,7 @@ fn start(
         now,
     );
     let peers: Vec<String> = raft.peers().cloned().collect();
+    let recovered_up_to = raft.log().last_index();
     let heartbeat = options.raft.heartbeat_interval;
     let monitor = Arc::new(Monitor::new(
         raft,
@@ -146,7 +147,9 @@ fn start(
         threads::spawn(format!("peer-{peer}"), move || threads::peer(m, peer));
     }
     let m = Arc::clone(&monitor);
-    threads::spawn("state-machine".into(), move || threads::state_machine(m));
+    threads::spawn("state-machine".into(), move || {
+        threads::state_machine(m, recovered_up_to)
+    });
     let m = Arc::clone(&monitor);
     threads::spawn("election-timer".into(), move || threads::election_timer(m));
     let m = Arc::clone(&monitor);

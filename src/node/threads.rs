@@ -7,7 +7,7 @@ use std::thread;
 use super::monitor::{storage_failed, Monitor};
 use crate::kv::{Kv, KvResult};
 use crate::protocol::{self, code};
-use crate::raft::{EntryData, NodeId, Role};
+use crate::raft::{EntryData, Index, NodeId, Role};
 
 pub fn spawn(name: String, job: impl FnOnce() + Send + 'static) {
     thread::Builder::new()
@@ -47,7 +47,10 @@ pub fn peer(monitor: Arc<Monitor>, peer: NodeId) {
 
 /// Applies committed entries to the key-value store and answers clients: the proposer
 /// of a command answers it, and confirmed reads are served once their index is applied.
-pub fn state_machine(monitor: Arc<Monitor>) {
+/// Entries up to `recovered_up_to` were in the log at start-up: they were proposed by an
+/// earlier life of this server, whose clients have long given up, so they are applied
+/// silently.
+pub fn state_machine(monitor: Arc<Monitor>, recovered_up_to: Index) {
     let mut kv = Kv::new();
     loop {
         let mut state = monitor.lock();
@@ -79,7 +82,7 @@ pub fn state_machine(monitor: Arc<Monitor>) {
                 continue;
             };
             let result = kv.apply(&cmd.op);
-            if cmd.proposer == me {
+            if cmd.proposer == me && entry.index > recovered_up_to {
                 monitor.outbox.send(&cmd.client, reply(cmd.msg_id, result));
             }
         }

@@ -1,0 +1,131 @@
+//! The node under this repository's Maelstrom-compatible runner: lin-kv with faults,
+//! judged by the runner's linearizability checker.
+//!
+//! Needs the harness binary next to the node binary: `cargo build --release --workspace`
+//! first (the README's test command does). Runs one at a time: each is a cluster of
+//! processes with 1-second client timeouts, and two at once on a small machine would
+//! measure the machine rather than the node.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn harness() -> PathBuf {
+    let node = PathBuf::from(env!("CARGO_BIN_EXE_raft-ng"));
+    let harness = node.with_file_name("harness");
+    assert!(
+        harness.exists(),
+        "{} is missing: run `cargo build --release --workspace` first",
+        harness.display()
+    );
+    harness
+}
+
+/// Runs one test and returns its results.json, asserting the run was valid.
+fn run_valid(name: &str, args: &[&str]) -> Value {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::temp_dir().join(format!("raft-ng-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = Command::new(harness())
+        .current_dir(&dir)
+        .args([
+            "test",
+            "-w",
+            "lin-kv",
+            "--bin",
+            env!("CARGO_BIN_EXE_raft-ng"),
+        ])
+        .args(args)
+        .output()
+        .expect("run harness");
+    let summary = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{name}:\n{summary}");
+    let results_path = dir.join("store/latest/results.json");
+    let results: Value = std::fs::read_to_string(&results_path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name}: no results ({}); stderr:\n{}",
+                results_path.display(),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    assert_eq!(
+        results["valid?"],
+        Value::Bool(true),
+        "{name} was not valid; store kept at {}",
+        dir.display()
+    );
+    assert_eq!(output.status.code(), Some(0), "{name}: exit code");
+    let ok = results["stats"]["ok-count"].as_u64().unwrap_or(0);
+    assert!(ok > 100, "{name}: only {ok} operations succeeded");
+    let _ = std::fs::remove_dir_all(&dir);
+    results
+}
+
+#[rustfmt::skip]
+#[test]
+fn three_nodes_with_partitions() {
+    run_valid(
+        "3-partition",
+        &[
+            "--node-count", "3", "--concurrency", "2n", "--rate", "100", "--time-limit", "20",
+            "--nemesis", "partition", "--nemesis-interval", "2", "--seed", "3",
+        ],
+    );
+}
+
+#[rustfmt::skip]
+#[test]
+fn five_nodes_with_partitions() {
+    run_valid(
+        "5-partition",
+        &[
+            "--node-count", "5", "--concurrency", "2n", "--rate", "100", "--time-limit", "30",
+            "--nemesis", "partition", "--nemesis-interval", "3", "--seed", "5",
+        ],
+    );
+}
+
+#[rustfmt::skip]
+#[test]
+fn five_durable_nodes_killed_and_restarted() {
+    run_valid(
+        "5-kill",
+        &[
+            "--node-count", "5", "--concurrency", "2n", "--rate", "100", "--time-limit", "30",
+            "--nemesis", "kill", "--nemesis-interval", "3", "--node-data-dir", "--seed", "7",
+        ],
+    );
+}
+
+#[rustfmt::skip]
+#[test]
+fn five_durable_nodes_paused_and_resumed() {
+    run_valid(
+        "5-pause",
+        &[
+            "--node-count", "5", "--concurrency", "2n", "--rate", "100", "--time-limit", "30",
+            "--nemesis", "pause", "--nemesis-interval", "3", "--node-data-dir", "--seed", "11",
+        ],
+    );
+}
+
+#[rustfmt::skip]
+#[test]
+fn five_durable_nodes_under_partitions_kills_and_pauses() {
+    run_valid(
+        "5-all",
+        &[
+            "--node-count", "5", "--concurrency", "2n", "--rate", "100", "--time-limit", "30",
+            "--nemesis", "partition,kill,pause", "--nemesis-interval", "2", "--node-data-dir",
+            "--seed", "13",
+        ],
+    );
+}

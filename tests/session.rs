@@ -1,0 +1,201 @@
+//! A scripted stdin/stdout session with the real binary on a one-node cluster.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+struct Node {
+    child: Child,
+    stdin: ChildStdin,
+    replies: Receiver<Value>,
+}
+
+impl Node {
+    fn start(args: &[&str]) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_raft-ng"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start raft-ng");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, replies) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let line = line.unwrap();
+                let value: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("stdout carried a non-JSON line {line:?}: {e}"));
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        Node {
+            child,
+            stdin,
+            replies,
+        }
+    }
+
+    fn send_line(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn send(&mut self, body: Value) {
+        self.send_line(&json!({"src": "c1", "dest": "n0", "body": body}).to_string());
+    }
+
+    fn reply(&self) -> Value {
+        let reply = self
+            .replies
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a reply within 5 s");
+        let keys: Vec<&str> = reply
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["body", "dest", "src"],
+            "closed envelope schema: {reply}"
+        );
+        reply["body"].clone()
+    }
+
+    /// Sends a request and returns the reply to it.
+    fn call(&mut self, body: Value) -> Value {
+        let msg_id = body["msg_id"].clone();
+        self.send(body);
+        let reply = self.reply();
+        assert_eq!(
+            reply["in_reply_to"], msg_id,
+            "reply to the request: {reply}"
+        );
+        reply
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn init(node: &mut Node) {
+    node.send_line(
+        &json!({"src": "c0", "dest": "n0", "body": {"type": "init", "msg_id": 1, "node_id": "n0", "node_ids": ["n0"]}})
+            .to_string(),
+    );
+    let reply = node
+        .replies
+        .recv_timeout(Duration::from_secs(5))
+        .expect("init_ok");
+    assert_eq!(
+        reply,
+        json!({"src": "n0", "dest": "c0", "body": {"type": "init_ok", "in_reply_to": 1}})
+    );
+}
+
+/// The one-node cluster elects itself within a few election timeouts; until then
+/// writes fail definitely with 11. Retry until one succeeds.
+fn first_write(node: &mut Node, key: Value, value: Value) {
+    for msg_id in 100.. {
+        let reply =
+            node.call(json!({"type": "write", "msg_id": msg_id, "key": key, "value": value}));
+        if reply["type"] == "write_ok" {
+            assert_eq!(reply, json!({"type": "write_ok", "in_reply_to": msg_id}));
+            return;
+        }
+        assert_eq!(
+            reply["code"], 11,
+            "only 'no leader yet' may fail a write: {reply}"
+        );
+        assert!(msg_id < 200, "no leader after 100 tries");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn one_node_session_follows_the_contract() {
+    let mut node = Node::start(&[]);
+    init(&mut node);
+    first_write(&mut node, json!(0), json!(3));
+
+    let read = node.call(json!({"type": "read", "msg_id": 2, "key": 0}));
+    assert_eq!(
+        read,
+        json!({"type": "read_ok", "in_reply_to": 2, "value": 3})
+    );
+
+    let cas = node.call(json!({"type": "cas", "msg_id": 3, "key": 0, "from": 3, "to": "4"}));
+    assert_eq!(cas, json!({"type": "cas_ok", "in_reply_to": 3}));
+    let read = node.call(json!({"type": "read", "msg_id": 4, "key": 0}));
+    assert_eq!(read["value"], json!("4"), "values keep their JSON type");
+
+    let cas = node.call(json!({"type": "cas", "msg_id": 5, "key": 0, "from": 3, "to": 1}));
+    assert_eq!(
+        (cas["type"].clone(), cas["code"].clone()),
+        (json!("error"), json!(22))
+    );
+    let missing = node.call(json!({"type": "read", "msg_id": 6, "key": 9}));
+    assert_eq!(missing["code"], 20);
+    let missing_cas = node.call(json!({"type": "cas", "msg_id": 7, "key": 9, "from": 1, "to": 2}));
+    assert_eq!(missing_cas["code"], 20);
+
+    // Lines that are not messages are skipped without an answer...
+    node.send_line("this is not json");
+    node.send_line("{\"src\": \"c1\"}");
+    node.send_line("{\"src\":\"c1\",\"dest\":\"n0\",\"body\":{\"type\":\"zap\"}}");
+    // ...a message with a msg_id gets an error...
+    let unknown = node.call(json!({"type": "frobnicate", "msg_id": 8}));
+    assert_eq!(unknown["code"], 10);
+    let no_value = node.call(json!({"type": "write", "msg_id": 9, "key": 1}));
+    assert_eq!(no_value["code"], 12);
+    let bad_key_type = node.call(json!({"type": "read", "msg_id": 10}));
+    assert_eq!(bad_key_type["code"], 12);
+
+    // ...and the node keeps serving, with nothing lost.
+    let read = node.call(json!({"type": "read", "msg_id": 11, "key": 0}));
+    assert_eq!(
+        read,
+        json!({"type": "read_ok", "in_reply_to": 11, "value": "4"})
+    );
+    assert!(
+        node.child.try_wait().unwrap().is_none(),
+        "the node is still running"
+    );
+}
+
+#[test]
+fn durable_state_survives_a_restart() {
+    let dir = std::env::temp_dir().join(format!("raft-ng-session-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data_dir = dir.to_str().unwrap();
+    {
+        let mut node = Node::start(&["--data-dir", data_dir]);
+        init(&mut node);
+        first_write(&mut node, json!(5), json!(2));
+    }
+    // Killed (Drop), restarted on the same directory: the write is still there.
+    let mut node = Node::start(&["--data-dir", data_dir]);
+    init(&mut node);
+    let mut read = json!(null);
+    for msg_id in 1..100 {
+        read = node.call(json!({"type": "read", "msg_id": msg_id, "key": 5}));
+        if read["type"] == "read_ok" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(read["value"], json!(2), "last answer: {read}");
+    drop(node);
+    let _ = std::fs::remove_dir_all(&dir);
+}
