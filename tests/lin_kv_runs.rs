@@ -25,8 +25,8 @@ fn harness() -> PathBuf {
     harness
 }
 
-/// Runs one test and returns its results.json, asserting the run was valid.
-fn run_valid(name: &str, args: &[&str]) -> Value {
+/// Runs one test and asserts from its results.json that it was valid.
+fn run_valid(name: &str, args: &[&str]) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let dir = std::env::temp_dir().join(format!("raft-ng-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -66,66 +66,61 @@ fn run_valid(name: &str, args: &[&str]) -> Value {
     let ok = results["stats"]["ok-count"].as_u64().unwrap_or(0);
     assert!(ok > 100, "{name}: only {ok} operations succeeded");
     let _ = std::fs::remove_dir_all(&dir);
-    results
 }
 
-#[rustfmt::skip]
+/// 2n clients at 100 ops/s for `seconds`, under `nemesis` every `interval` seconds.
+fn lin_kv(
+    name: &str,
+    nodes: &str,
+    seconds: &str,
+    nemesis: &str,
+    interval: &str,
+    seed: &str,
+    durable: bool,
+) {
+    let mut args = vec![
+        "--node-count",
+        nodes,
+        "--concurrency",
+        "2n",
+        "--rate",
+        "100",
+        "--time-limit",
+        seconds,
+        "--nemesis",
+        nemesis,
+        "--nemesis-interval",
+        interval,
+        "--seed",
+        seed,
+    ];
+    if durable {
+        args.push("--node-data-dir");
+    }
+    run_valid(name, &args);
+}
+
 #[test]
 fn three_nodes_with_partitions() {
-    run_valid(
-        "3-partition",
-        &[
-            "--node-count", "3", "--concurrency", "2n", "--rate", "100", "--time-limit", "20",
-            "--nemesis", "partition", "--nemesis-interval", "2", "--seed", "3",
-        ],
-    );
+    lin_kv("3-partition", "3", "20", "partition", "2", "3", false);
 }
 
-#[rustfmt::skip]
 #[test]
 fn five_nodes_with_partitions() {
-    run_valid(
-        "5-partition",
-        &[
-            "--node-count", "5", "--concurrency", "2n", "--rate", "100", "--time-limit", "30",
-            "--nemesis", "partition", "--nemesis-interval", "3", "--seed", "5",
-        ],
-    );
+    lin_kv("5-partition", "5", "30", "partition", "3", "5", false);
 }
 
-#[rustfmt::skip]
 #[test]
 fn five_durable_nodes_killed_and_restarted() {
-    run_valid(
-        "5-kill",
-        &[
-            "--node-count", "5", "--concurrency", "2n", "--rate", "100", "--time-limit", "30",
-            "--nemesis", "kill", "--nemesis-interval", "3", "--node-data-dir", "--seed", "7",
-        ],
-    );
+    lin_kv("5-kill", "5", "30", "kill", "3", "7", true);
 }
 
-#[rustfmt::skip]
 #[test]
 fn five_durable_nodes_paused_and_resumed() {
-    run_valid(
-        "5-pause",
-        &[
-            "--node-count", "5", "--concurrency", "2n", "--rate", "100", "--time-limit", "30",
-            "--nemesis", "pause", "--nemesis-interval", "3", "--node-data-dir", "--seed", "11",
-        ],
-    );
+    lin_kv("5-pause", "5", "30", "pause", "3", "11", true);
 }
 
-#[rustfmt::skip]
 #[test]
 fn five_durable_nodes_under_partitions_kills_and_pauses() {
-    run_valid(
-        "5-all",
-        &[
-            "--node-count", "5", "--concurrency", "2n", "--rate", "100", "--time-limit", "30",
-            "--nemesis", "partition,kill,pause", "--nemesis-interval", "2", "--node-data-dir",
-            "--seed", "13",
-        ],
-    );
+    lin_kv("5-all", "5", "30", "partition,kill,pause", "2", "13", true);
 }

@@ -38,9 +38,8 @@ pub struct Options {
 pub fn run(options: Options) -> Result<()> {
     let started = Instant::now();
     let stdin = std::io::stdin();
-    let mut lines = stdin.lock().lines();
     let mut monitor: Option<Arc<Monitor>> = None;
-    while let Some(line) = lines.next() {
+    for line in stdin.lock().lines() {
         let line = line.context("reading stdin")?;
         if line.trim().is_empty() {
             continue;

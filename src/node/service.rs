@@ -2,7 +2,7 @@
 //! core, and leaves its effects to the other threads.
 
 use super::monitor::Monitor;
-use crate::kv::Command;
+use crate::kv::{Command, KvOp};
 use crate::protocol::{self, code, ClientRef, Forward, Request};
 use crate::raft::{Message, NodeId, Role};
 
@@ -23,13 +23,16 @@ pub fn client_request(monitor: &Monitor, origin: ClientRef, request: Request, ho
     let mut state = monitor.lock();
     let me = state.raft.id().clone();
     if state.raft.role() == Role::Leader {
-        let accepted = match request {
+        let op = match request {
             Request::Read { key } => {
-                let read = state.register_read(origin, key);
-                state.raft.read_index(read).is_ok()
+                let read = state.register_read(origin.clone(), key);
+                state.raft.read_index(read).map_err(drop).map(|()| None)
             }
-            Request::Write { key, value } => {
-                let op = crate::kv::KvOp::Write { key, value };
+            Request::Write { key, value } => Ok(Some(KvOp::Write { key, value })),
+            Request::Cas { key, from, to } => Ok(Some(KvOp::Cas { key, from, to })),
+        };
+        let accepted = match op {
+            Ok(Some(op)) => {
                 let cmd = Command {
                     client: origin.client,
                     msg_id: origin.msg_id,
@@ -38,16 +41,8 @@ pub fn client_request(monitor: &Monitor, origin: ClientRef, request: Request, ho
                 };
                 state.raft.propose(cmd).is_ok()
             }
-            Request::Cas { key, from, to } => {
-                let op = crate::kv::KvOp::Cas { key, from, to };
-                let cmd = Command {
-                    client: origin.client,
-                    msg_id: origin.msg_id,
-                    proposer: me,
-                    op,
-                };
-                state.raft.propose(cmd).is_ok()
-            }
+            Ok(None) => true,
+            Err(()) => false,
         };
         debug_assert!(accepted, "a leader accepts proposals and reads");
         monitor.commit_changes(&mut state);

@@ -7,7 +7,7 @@ use std::thread;
 use super::monitor::{storage_failed, Monitor};
 use crate::kv::{Kv, KvResult};
 use crate::protocol::{self, code};
-use crate::raft::{EntryData, Index, NodeId, Role};
+use crate::raft::{EntryData, Index, NodeId, Raft, Role};
 
 pub fn spawn(name: String, job: impl FnOnce() + Send + 'static) {
     thread::Builder::new()
@@ -120,33 +120,26 @@ fn reply(in_reply_to: u64, result: KvResult) -> serde_json::Value {
 
 /// Starts an election when a follower or candidate has heard nothing for its timeout.
 pub fn election_timer(monitor: Arc<Monitor>) {
-    let mut state = monitor.lock();
-    loop {
-        let now = monitor.now();
-        state = match state.raft.election_deadline() {
-            Some(deadline) if now >= deadline => {
-                state.raft.tick_election(now);
-                monitor.commit_changes(&mut state);
-                state
-            }
-            Some(deadline) => monitor.wait_until(state, deadline),
-            None => monitor.wait(state),
-        };
-    }
+    timer(&monitor, Raft::election_deadline, Raft::tick_election)
 }
 
 /// Makes a leader that no majority has answered for an election timeout step down.
 pub fn step_down_timer(monitor: Arc<Monitor>) {
+    timer(&monitor, Raft::quorum_check_deadline, Raft::tick_quorum)
+}
+
+/// Sleeps until the core's `deadline` (re-read after every change), then `fire`s.
+fn timer(monitor: &Monitor, deadline: fn(&Raft) -> Option<u64>, fire: fn(&mut Raft, u64)) {
     let mut state = monitor.lock();
     loop {
         let now = monitor.now();
-        state = match state.raft.quorum_check_deadline() {
-            Some(deadline) if now >= deadline => {
-                state.raft.tick_quorum(now);
+        state = match deadline(&state.raft) {
+            Some(at) if now >= at => {
+                fire(&mut state.raft, now);
                 monitor.commit_changes(&mut state);
                 state
             }
-            Some(deadline) => monitor.wait_until(state, deadline),
+            Some(at) => monitor.wait_until(state, at),
             None => monitor.wait(state),
         };
     }
