@@ -147,7 +147,7 @@ pub struct Nemesis {
     pub faults: Vec<Fault>,
     pub interval: Duration,
     pub rng: StdRng,
-    /// A message (or the sender going away) means: stop injecting, heal, return.
+    /// Disconnected when the run's faults must end: then heal and return.
     pub stop: Receiver<()>,
 }
 

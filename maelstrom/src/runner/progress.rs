@@ -19,7 +19,7 @@ pub struct Progress {
     pub history: Arc<HistoryLog>,
     pub nemesis: Arc<NemesisLog>,
     pub time_limit: Duration,
-    /// A message or a dropped sender ends the progress display.
+    /// Disconnected when the display must end.
     pub stop: Receiver<()>,
 }
 

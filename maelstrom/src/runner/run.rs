@@ -163,8 +163,8 @@ fn drive(
         timeout: client_timeout(options.latency_ms),
         end_of_ops: started + options.time_limit,
     };
-    let (stop_nemesis, nemesis_stopped) = crossbeam_channel::bounded::<()>(1);
-    let (stop_progress, progress_stopped) = crossbeam_channel::bounded::<()>(1);
+    let (stop_nemesis, nemesis_stopped) = crossbeam_channel::bounded::<()>(0);
+    let (stop_progress, progress_stopped) = crossbeam_channel::bounded::<()>(0);
 
     thread::scope(|scope| {
         let workers: Vec<_> = clients
@@ -203,14 +203,15 @@ fn drive(
             thread::sleep(WATCH_INTERVAL);
         }
         // Heal, resume and restart everything first, so in-flight operations can finish.
-        let _ = stop_nemesis.send(());
+        // Dropping the sender (rather than sending) is a stop no wait can swallow.
+        drop(stop_nemesis);
         if let Some(nemesis) = nemesis {
             let _ = nemesis.join();
         }
         for worker in workers {
             let _ = worker.join();
         }
-        let _ = stop_progress.send(());
+        drop(stop_progress);
     });
     started.elapsed()
 }

@@ -1,0 +1,377 @@
+//! End-to-end tests of `harness test` and `harness check` against the fixture nodes in
+//! `fixtures/`. Each test runs the built binary in its own fresh working directory, so
+//! the `store/` directories never collide, and uses --seed for repeatable schedules.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const HARNESS: &str = env!("CARGO_BIN_EXE_harness");
+
+fn fixture(name: &str) -> String {
+    format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh, empty working directory for one test.
+fn workdir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("harness-{test}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Finished {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn harness(dir: &Path, args: &[&str]) -> Finished {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(HARNESS)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running the harness");
+    let finished = Finished {
+        code: status.code().expect("the harness exits normally"),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    eprintln!(
+        "harness {args:?} -> {}\n--- stdout\n{}--- stderr\n{}",
+        finished.code, finished.stdout, finished.stderr
+    );
+    finished
+}
+
+/// `harness test -w lin-kv --bin <fixture> --node-count 3 <extra>`.
+fn lin_kv(dir: &Path, node: &str, extra: &[&str]) -> Finished {
+    let bin = fixture(node);
+    let mut args = vec!["test", "-w", "lin-kv", "--bin", &bin, "--node-count", "3"];
+    args.extend_from_slice(extra);
+    harness(dir, &args)
+}
+
+fn latest(dir: &Path) -> PathBuf {
+    dir.join("store").join("latest")
+}
+
+fn results(dir: &Path) -> Value {
+    let text = fs::read_to_string(latest(dir).join("results.json")).expect("results.json");
+    serde_json::from_str(&text).expect("results.json is JSON")
+}
+
+fn nemesis_events(dir: &Path) -> Vec<Value> {
+    fs::read_to_string(latest(dir).join("nemesis.jsonl"))
+        .expect("nemesis.jsonl")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a nemesis event"))
+        .collect()
+}
+
+fn event_types(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|event| event["type"].as_str().unwrap())
+        .collect()
+}
+
+fn check_latest(dir: &Path) -> Finished {
+    let history = latest(dir).join("history.jsonl");
+    harness(dir, &["check", history.to_str().unwrap()])
+}
+
+#[test]
+fn broken_node_is_found_invalid_and_check_agrees() {
+    let dir = workdir("broken");
+    let run = lin_kv(
+        &dir,
+        "broken-kv.py",
+        &["--rate", "50", "--time-limit", "5", "--seed", "11"],
+    );
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("verdict: invalid"));
+    assert_eq!(results(&dir)["valid?"], false);
+
+    let check = check_latest(&dir);
+    assert_eq!(check.code, 1);
+    assert!(check.stdout.contains("verdict: invalid"));
+}
+
+#[test]
+fn single_leader_node_is_valid_with_full_results() {
+    let dir = workdir("single-leader");
+    let run = lin_kv(
+        &dir,
+        "single-leader-kv.py",
+        &[
+            "--rate",
+            "50",
+            "--time-limit",
+            "5",
+            "--seed",
+            "12",
+            "--node-data-dir",
+            "--",
+            "--some-node-flag",
+        ],
+    );
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("verdict: valid"));
+    assert!(run.stdout.contains("store: store/lin-kv/"));
+
+    let results = results(&dir);
+    assert_eq!(results["valid?"], true);
+    let stats = &results["stats"];
+    for f in ["read", "write", "cas"] {
+        assert!(
+            stats["by-f"][f]["ok-count"].as_u64().unwrap() > 0,
+            "{f} had no ok"
+        );
+        assert!(results["latency"][f]["p50"].is_number());
+    }
+    assert!(stats["count"].as_u64().unwrap() > 100);
+    assert_eq!(stats["info-count"], 0, "nothing times out without faults");
+    assert!(results["availability"]["ok-fraction"].as_f64().unwrap() > 0.0);
+    assert!(results["net"]["all"]["msgs-per-op"].as_f64().unwrap() > 2.0);
+    assert!(results["net"]["servers"]["msg-count"].as_u64().unwrap() > 0);
+    assert!(results["throughput"].as_f64().unwrap() > 0.0);
+    assert!(results["workload"].is_object());
+
+    let store = latest(&dir);
+    for file in [
+        "history.jsonl",
+        "nemesis.jsonl",
+        "latency-raw.png",
+        "rate.png",
+    ] {
+        assert!(store.join(file).exists(), "{file} missing");
+    }
+    // Nodes run in /tmp with the trailing arguments, then --data-dir <run dir>/data.
+    let log = fs::read_to_string(store.join("node-logs").join("n1.log")).unwrap();
+    let data_dir = fs::canonicalize(&store).unwrap().join("data");
+    let expected = format!(
+        "args ['--some-node-flag', '--data-dir', '{}'] cwd /tmp",
+        data_dir.display()
+    );
+    assert!(log.contains(&expected), "n1.log: {log}");
+    assert!(data_dir.is_dir());
+
+    let check = check_latest(&dir);
+    assert_eq!(check.code, 0);
+    assert!(check.stdout.contains("verdict: valid"));
+}
+
+#[test]
+fn single_leader_node_stays_valid_under_partitions() {
+    let dir = workdir("partition");
+    let run = lin_kv(
+        &dir,
+        "single-leader-kv.py",
+        &[
+            "--rate",
+            "40",
+            "--time-limit",
+            "8",
+            "--seed",
+            "13",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1",
+        ],
+    );
+    assert_eq!(run.code, 0);
+    // Forwarded requests lost across a cut time out: proof the cuts are enforced.
+    assert!(results(&dir)["stats"]["info-count"].as_u64().unwrap() > 0);
+    let events = nemesis_events(&dir);
+    let types = event_types(&events);
+    assert!(types.contains(&"partition-start"), "{types:?}");
+    assert_eq!(types.last(), Some(&"heal"), "healed at the end: {types:?}");
+    for event in events
+        .iter()
+        .filter(|event| event["type"] == "partition-start")
+    {
+        assert!(event["shape"].is_string());
+        assert_eq!(event["cut"].as_object().unwrap().len(), 3);
+    }
+}
+
+#[test]
+fn kill_nemesis_restarts_the_nodes_it_kills() {
+    let dir = workdir("kill");
+    let run = lin_kv(
+        &dir,
+        "single-leader-kv.py",
+        &[
+            "--rate",
+            "40",
+            "--time-limit",
+            "8",
+            "--seed",
+            "14",
+            "--nemesis",
+            "kill",
+            "--nemesis-interval",
+            "1",
+        ],
+    );
+    // The fixture's leader forgets its map on restart, so the verdict may go either
+    // way; what must hold is that the runner itself copes.
+    assert!(run.code == 0 || run.code == 1, "exit {}", run.code);
+    let events = nemesis_events(&dir);
+    let kills: Vec<&Value> = events.iter().filter(|e| e["type"] == "kill").collect();
+    let restarts: Vec<&Value> = events.iter().filter(|e| e["type"] == "restart").collect();
+    assert!(!kills.is_empty());
+    assert_eq!(kills.len(), restarts.len());
+    for (kill, restart) in kills.iter().zip(&restarts) {
+        assert_eq!(kill["nodes"], restart["nodes"]);
+    }
+}
+
+#[test]
+fn pause_nemesis_pauses_and_resumes() {
+    let dir = workdir("pause");
+    let run = lin_kv(
+        &dir,
+        "single-leader-kv.py",
+        &[
+            "--rate",
+            "40",
+            "--time-limit",
+            "8",
+            "--seed",
+            "15",
+            "--nemesis",
+            "pause",
+            "--nemesis-interval",
+            "1",
+        ],
+    );
+    assert_eq!(run.code, 0, "a paused leader only delays answers");
+    let events = nemesis_events(&dir);
+    let types = event_types(&events);
+    assert!(types.contains(&"pause"), "{types:?}");
+    assert_eq!(
+        types.iter().filter(|t| **t == "pause").count(),
+        types.iter().filter(|t| **t == "resume").count()
+    );
+}
+
+#[test]
+fn garbage_on_stdout_crashes_the_run_naming_the_node() {
+    let dir = workdir("garbage");
+    let run = lin_kv(
+        &dir,
+        "garbage-stdout.py",
+        &["--time-limit", "5", "--seed", "16"],
+    );
+    assert_eq!(run.code, 255);
+    assert!(run.stderr.contains("not a valid Maelstrom message"));
+    assert!(run.stderr.contains("\"handling read\""));
+    let named = ["n0", "n1", "n2"]
+        .iter()
+        .any(|node| run.stderr.contains(&format!("node {node} wrote a line")));
+    assert!(named, "the message names the node");
+    assert_eq!(results(&dir)["valid?"], "unknown");
+    assert!(results(&dir)["error"].is_string());
+}
+
+#[test]
+fn node_exiting_early_crashes_the_run() {
+    let dir = workdir("exit-early");
+    let run = lin_kv(
+        &dir,
+        "exit-early.py",
+        &["--time-limit", "5", "--seed", "17"],
+    );
+    assert_eq!(run.code, 255);
+    assert!(run.stderr.contains("exited before teardown (exit code 3)"));
+}
+
+#[test]
+fn node_that_never_answers_init_aborts_the_run() {
+    let dir = workdir("mute");
+    let run = lin_kv(&dir, "mute-node.py", &["--time-limit", "5"]);
+    assert_eq!(run.code, 255);
+    assert!(run.stderr.contains("did not answer init within 10 s"));
+}
+
+#[test]
+fn test_count_repeats_the_run() {
+    let dir = workdir("repeat");
+    let run = lin_kv(
+        &dir,
+        "single-leader-kv.py",
+        &[
+            "--time-limit",
+            "2",
+            "--rate",
+            "30",
+            "--test-count",
+            "2",
+            "--seed",
+            "18",
+        ],
+    );
+    assert!(run.code == 0 || run.code == 2, "exit {}", run.code);
+    let runs = fs::read_dir(dir.join("store").join("lin-kv"))
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().file_name() != "latest")
+        .count();
+    assert_eq!(runs, 2);
+}
+
+#[test]
+fn bad_arguments_exit_254_with_a_message() {
+    let dir = workdir("bad-args");
+    let node = fixture("single-leader-kv.py");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["test", "-w", "lin-kv", "--bin", &node, "--frobnicate"],
+            "unknown flag --frobnicate",
+        ),
+        (&["test", "-w", "lin-kv"], "missing --bin"),
+        (&["test", "-w", "g-set", "--bin", &node], "unknown workload"),
+        (
+            &["test", "-w", "lin-kv", "--bin", &node, "--rate", "fast"],
+            "--rate expects",
+        ),
+        (
+            &[
+                "test",
+                "-w",
+                "lin-kv",
+                "--bin",
+                &node,
+                "--node-count",
+                "3",
+                "--concurrency",
+                "3n",
+            ],
+            "not a multiple of 2 x node-count",
+        ),
+        (
+            &["test", "-w", "lin-kv", "--bin", &node, "--concurrency", "7"],
+            "not a multiple of 2 x node-count",
+        ),
+        (
+            &["test", "-w", "lin-kv", "--bin", "/no/such/node"],
+            "/no/such/node",
+        ),
+        (&["check", "/no/such/history.jsonl"], "history.jsonl"),
+        (&["frob"], "unknown command"),
+    ];
+    for (args, message) in cases {
+        let run = harness(&dir, args);
+        assert_eq!(run.code, 254, "{args:?}");
+        assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
+    }
+    assert!(!dir.join("store").exists(), "bad arguments start no run");
+}
