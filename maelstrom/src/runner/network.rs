@@ -502,6 +502,45 @@ mod tests {
     }
 
     #[test]
+    fn a_message_to_an_unregistered_dest_crashes_the_run() {
+        let run = Arc::new(RunState::new());
+        let network = Network::new(Arc::clone(&run), &[], 0.0, LatencyDist::Constant, 1);
+        let (inbox, replies) = crossbeam_channel::unbounded();
+        network.register_client("c3", inbox);
+        network.accept_from_node("n0", br#"{"src":"n0","dest":"c3","body":{"type":"x"}}"#);
+        assert_eq!(replies.try_recv().unwrap().body["type"], "x");
+        assert!(!run.has_crashed());
+        network.unregister_client("c3");
+        network.accept_from_node("n0", br#"{"src":"n0","dest":"c3","body":{"type":"x"}}"#);
+        let reason = run.crash_reason().unwrap();
+        assert!(
+            reason.contains("node n0 sent a message to \"c3\""),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn latency_distributions_have_the_requested_mean() {
+        for (dist, longest) in [
+            (LatencyDist::Constant, 10.0),
+            (LatencyDist::Uniform, 20.0),
+            (LatencyDist::Exponential, f64::INFINITY),
+        ] {
+            let latency = Latency {
+                mean_ms: 10.0,
+                dist,
+                rng: Mutex::new(StdRng::seed_from_u64(3)),
+            };
+            let samples: Vec<f64> = (0..20_000)
+                .map(|_| latency.sample().as_secs_f64() * 1000.0)
+                .collect();
+            let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+            assert!((mean - 10.0).abs() < 0.3, "{dist:?} mean {mean}");
+            assert!(samples.iter().all(|ms| *ms >= 0.0 && *ms <= longest));
+        }
+    }
+
+    #[test]
     fn printable_shortens_long_lines() {
         assert_eq!(printable(b"abc\n"), "\"abc\"");
         assert!(printable(&[b'x'; 1000]).ends_with("..."));
