@@ -120,6 +120,7 @@ pub fn initialize(
                 Value::Object(reply)
             ));
         }
+        network.mark_initialized(node);
     }
     Ok(())
 }

@@ -361,9 +361,22 @@ impl Network {
             .is_some_and(|deaf_to| deaf_to.contains(src))
     }
 
+    /// Called when `node_id` answers init: from then on it hears everything.
+    pub fn mark_initialized(&self, node_id: &str) {
+        if let Some(inbox) = self.inboxes.get(node_id) {
+            inbox.node.mark_initialized();
+        }
+    }
+
     fn deliver_loop(&self, inbox: &Inbox) {
         while let Some(envelope) = next_due(inbox) {
             if self.is_cut(&envelope.src, &envelope.dest) {
+                continue;
+            }
+            // A (re)starting node hears nothing before its init, as a booting server
+            // would miss what was sent to it.
+            let is_init = envelope.body.get("type").and_then(Value::as_str) == Some("init");
+            if !is_init && !inbox.node.is_initialized() {
                 continue;
             }
             let wire = WireMessage {

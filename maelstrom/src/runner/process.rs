@@ -38,6 +38,9 @@ struct NodeState {
     running: Option<Incarnation>,
     generation: u64,
     paused: bool,
+    /// Whether the running incarnation has answered init. Until then the network gives
+    /// it nothing but its init, so a restarted node never sees a request first.
+    initialized: bool,
 }
 
 pub struct NodeProcess {
@@ -97,6 +100,7 @@ impl NodeProcess {
         let mut state = self.state.lock().unwrap();
         state.generation += 1;
         state.paused = false;
+        state.initialized = false;
         let generation = state.generation;
         state.running = Some(Incarnation {
             child,
@@ -192,6 +196,14 @@ impl NodeProcess {
         // Outside the state lock: a paused node's full pipe blocks only this writer.
         let mut stdin = stdin.lock().unwrap();
         stdin.write_all(line).and_then(|()| stdin.flush()).is_ok()
+    }
+
+    pub fn mark_initialized(&self) {
+        self.state.lock().unwrap().initialized = true;
+    }
+
+    pub fn is_initialized(&self) -> bool {
+        self.state.lock().unwrap().initialized
     }
 
     /// SIGKILLs the node and reaps it. Its output reader then sees the end of stdout and,
