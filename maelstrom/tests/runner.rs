@@ -220,6 +220,7 @@ fn kill_nemesis_restarts_the_nodes_it_kills() {
             "kill",
             "--nemesis-interval",
             "1",
+            "--node-data-dir",
         ],
     );
     // The fixture's leader forgets its map on restart, so the verdict may go either
@@ -233,6 +234,19 @@ fn kill_nemesis_restarts_the_nodes_it_kills() {
     for (kill, restart) in kills.iter().zip(&restarts) {
         assert_eq!(kill["nodes"], restart["nodes"]);
     }
+    // A restarted node gets the same arguments, data directory included, and its log
+    // continues the one before.
+    let killed = kills[0]["nodes"][0].as_str().unwrap();
+    let log =
+        fs::read_to_string(latest(&dir).join("node-logs").join(format!("{killed}.log"))).unwrap();
+    let starts: Vec<&str> = log
+        .lines()
+        .filter(|line| line.starts_with("args "))
+        .collect();
+    assert!(starts.len() >= 2, "{killed}.log: {log}");
+    assert!(starts
+        .iter()
+        .all(|line| line == &starts[0] && line.contains("'--data-dir'")));
 }
 
 #[test]

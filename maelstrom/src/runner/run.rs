@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use super::cli::TestOptions;
 use super::client::{initialize, run_worker, ClientConn, Workload};
 use super::nemesis::Nemesis;
-use super::network::Network;
+use super::network::{NetCounts, Network};
 use super::process::{NodeLaunch, NodeProcess};
 use super::progress::Progress;
 use super::recorder::{HistoryLog, NemesisLog, RunState};
@@ -21,7 +21,7 @@ use super::results::{self, RunFigures, Verdict};
 use super::store::{self, RunDir};
 use super::workload::{client_timeout, KeyGroups, RateSchedule};
 use crate::checker;
-use crate::history::write_jsonl;
+use crate::history::{write_jsonl, Event, NemesisEvent};
 use crate::plot;
 
 /// How often the main thread looks for the time limit or a crash.
@@ -111,16 +111,23 @@ pub fn run_test(options: &TestOptions, seed: u64) -> Verdict {
         let _ = thread.join();
     }
 
-    finish(
-        options,
-        seed,
-        &run_dir,
-        &run,
-        &network,
-        &history,
-        &nemesis_log,
+    let recorded = Recorded {
+        history: history.snapshot(),
+        nemesis: nemesis_log.snapshot(),
+        crash: run.crash_reason(),
+        net: network.counts(),
         workload_span,
-    )
+    };
+    finish(options, seed, &run_dir, recorded)
+}
+
+/// What a run leaves once its processes are gone.
+struct Recorded {
+    history: Vec<Event>,
+    nemesis: Vec<NemesisEvent>,
+    crash: Option<String>,
+    net: NetCounts,
+    workload_span: Duration,
 }
 
 /// Starts and initialises the nodes, then runs workers, nemesis and progress until the
@@ -216,21 +223,15 @@ fn drive(
     started.elapsed()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    options: &TestOptions,
-    seed: u64,
-    run_dir: &RunDir,
-    run: &RunState,
-    network: &Network,
-    history: &HistoryLog,
-    nemesis_log: &NemesisLog,
-    workload_span: Duration,
-) -> Verdict {
-    let history = history.snapshot();
-    let nemesis = nemesis_log.snapshot();
-    let crash = run.crash_reason();
-
+/// Checks the history, writes the store files and prints the summary.
+fn finish(options: &TestOptions, seed: u64, run_dir: &RunDir, recorded: Recorded) -> Verdict {
+    let Recorded {
+        history,
+        nemesis,
+        crash,
+        net,
+        workload_span,
+    } = recorded;
     let (verdict, workload) = match &crash {
         Some(reason) => {
             eprintln!("harness: run failed: {reason}");
@@ -247,7 +248,7 @@ fn finish(
             (verdict, Some(report.to_json()))
         }
     };
-    let figures = RunFigures::new(&history, verdict, crash, network.counts());
+    let figures = RunFigures::new(&history, verdict, crash, net);
     if let Err(error) = write_outputs(run_dir, &figures, workload, seed, &history, &nemesis) {
         eprintln!("harness: {error:#}");
         return Verdict::Crash;
@@ -267,8 +268,8 @@ fn write_outputs(
     figures: &RunFigures,
     workload: Option<serde_json::Value>,
     seed: u64,
-    history: &[crate::history::Event],
-    nemesis: &[crate::history::NemesisEvent],
+    history: &[Event],
+    nemesis: &[NemesisEvent],
 ) -> Result<()> {
     write_jsonl(&run_dir.absolute.join("history.jsonl"), history)?;
     write_jsonl(&run_dir.absolute.join("nemesis.jsonl"), nemesis)?;
