@@ -19,7 +19,7 @@ use super::workload::{
 use crate::history::{Event, EventType, OpFn};
 
 /// How long a node has to answer init before the run is abandoned.
-pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often a waiting client looks up to see whether the run has crashed.
 const CRASH_POLL: Duration = Duration::from_millis(100);

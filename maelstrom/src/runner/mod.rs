@@ -28,7 +28,7 @@ use cli::{Command, TestOptions, UsageError, USAGE};
 use results::{RunFigures, Verdict};
 
 /// Exit code for bad arguments, as Maelstrom uses.
-pub const EXIT_USAGE: i32 = 254;
+const EXIT_USAGE: i32 = 254;
 
 /// Runs the command line (without the program name) and returns the exit code.
 pub fn main(args: &[String]) -> i32 {

@@ -41,7 +41,7 @@ pub enum Shape {
     MajoritiesRing,
 }
 
-pub const SHAPES: [Shape; 4] = [
+const SHAPES: [Shape; 4] = [
     Shape::One,
     Shape::Majority,
     Shape::MinorityThird,
@@ -60,7 +60,7 @@ impl Shape {
 }
 
 /// The cut for `shape` over `nodes`, or `None` when the shape has nothing to cut.
-pub fn partition(shape: Shape, nodes: &[String], rng: &mut impl Rng) -> Option<Cut> {
+fn partition(shape: Shape, nodes: &[String], rng: &mut impl Rng) -> Option<Cut> {
     let mut shuffled = nodes.to_vec();
     shuffled.shuffle(rng);
     match shape {
@@ -120,7 +120,7 @@ fn sorted(nodes: &[String]) -> Vec<String> {
 }
 
 /// A random node or minority to kill or pause: 1 to floor((n-1)/2) nodes, at least one.
-pub fn random_minority(nodes: &[String], rng: &mut impl Rng) -> Vec<String> {
+fn random_minority(nodes: &[String], rng: &mut impl Rng) -> Vec<String> {
     let largest = (nodes.len().saturating_sub(1) / 2).max(1);
     let size = rng.gen_range(1..=largest);
     let mut chosen: Vec<String> = nodes.choose_multiple(rng, size).cloned().collect();

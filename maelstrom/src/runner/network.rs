@@ -43,14 +43,14 @@ struct WireMessage<'a> {
 }
 
 /// "Is a client" in Maelstrom's sense: the id starts with `c`.
-pub fn is_client(id: &str) -> bool {
+fn is_client(id: &str) -> bool {
     id.starts_with('c')
 }
 
 /// Checks one stdout line of a node against Maelstrom's closed schema: exactly `src`,
 /// `dest`, `body` and an optional integer `id`; src and dest strings; body an object
 /// with a string `type`. Returns (src, dest, body) or why the line is not a message.
-pub fn parse_node_line(line: &[u8]) -> Result<(String, String, Map<String, Value>), String> {
+fn parse_node_line(line: &[u8]) -> Result<(String, String, Map<String, Value>), String> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Err("blank line".into());
     }
@@ -428,7 +428,7 @@ fn next_due(inbox: &Inbox) -> Option<Envelope> {
 }
 
 /// A node's output line for an error message: lossy UTF-8, shortened.
-pub fn printable(line: &[u8]) -> String {
+fn printable(line: &[u8]) -> String {
     const LIMIT: usize = 300;
     let text = String::from_utf8_lossy(line);
     let text = text.trim_end_matches(['\n', '\r']);
