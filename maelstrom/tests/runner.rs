@@ -14,12 +14,32 @@ fn fixture(name: &str) -> String {
     format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A fresh, empty working directory for one test.
-fn workdir(test: &str) -> PathBuf {
+/// A fresh, empty working directory for one test; removed when the test passes and
+/// kept for inspection when it fails.
+struct Workdir(PathBuf);
+
+impl std::ops::Deref for Workdir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept {} for inspection", self.0.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn workdir(test: &str) -> Workdir {
     let dir = std::env::temp_dir().join(format!("harness-{test}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
-    dir
+    Workdir(dir)
 }
 
 struct Finished {
