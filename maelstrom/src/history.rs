@@ -102,8 +102,9 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
         if line.trim().is_empty() {
             continue;
         }
-        let item = serde_json::from_str(&line)
-            .with_context(|| format!("{} line {}: not a valid event", path.display(), number + 1))?;
+        let item = serde_json::from_str(&line).with_context(|| {
+            format!("{} line {}: not a valid event", path.display(), number + 1)
+        })?;
         items.push(item);
     }
     Ok(items)
