@@ -446,3 +446,6 @@ pub enum InjectedBug {
     /// Grant votes to candidates whose logs are behind.
     VoteWithoutUpToDateCheck,
 }
+
+#[cfg(test)]
+mod tests;
