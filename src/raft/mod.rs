@@ -186,9 +186,6 @@ impl Raft {
     pub fn log(&self) -> &RaftLog {
         &self.log
     }
-    pub fn voted_for(&self) -> Option<&NodeId> {
-        self.voted_for.as_ref()
-    }
     /// The other voting servers.
     pub fn peers(&self) -> impl Iterator<Item = &NodeId> {
         self.voters.iter().filter(move |v| **v != self.id)
