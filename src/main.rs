@@ -20,6 +20,9 @@ options:
   --no-check-quorum            leaders do not step down without a majority
   --data-dir DIR               keep term, vote and log durably in DIR/<node id>/
                                (default: in memory only)
+  --initial-voters N           start with only the first N of init's node_ids as
+                               voters; the others join when an operator adds them
+                               (default: every node is a voter)
   --verbose                    log what happens to every forwarded request
   --help                       this text";
 
@@ -55,6 +58,13 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
             "--no-check-quorum" => options.raft.check_quorum = false,
             "--data-dir" => options.data_dir = Some(PathBuf::from(value(&flag)?)),
             "--verbose" => options.verbose = true,
+            "--initial-voters" => {
+                let n = number(&flag, &value(&flag)?)?;
+                if n == 0 {
+                    bail!("--initial-voters wants at least 1");
+                }
+                options.initial_voters = Some(n as usize);
+            }
             "--help" | "-h" => bail!("{USAGE}"),
             other => bail!("unknown option {other:?}\n{USAGE}"),
         }

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::raft::Message;
+use crate::raft::{ConfigView, Configuration, Message};
 
 /// Maelstrom's error codes that this node sends.
 pub mod code {
@@ -20,14 +20,47 @@ pub mod code {
     pub const PRECONDITION_FAILED: u64 = 22;
 }
 
-/// A client's lin-kv request.
+/// A client's request: lin-kv's three, or an operator's membership request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
     Read { key: Value },
     Write { key: Value, value: Value },
     Cas { key: Value, from: Value, to: Value },
+    AddVoter { node: String },
+    AddNonVoter { node: String },
+    RemoveServer { node: String },
+    TransferLeadership { node: String },
+    ReadConfig,
 }
+
+impl Request {
+    /// The `type` of the reply that says the request took effect.
+    pub fn ok_type(&self) -> &'static str {
+        match self {
+            Request::Read { .. } => "read_ok",
+            Request::Write { .. } => "write_ok",
+            Request::Cas { .. } => "cas_ok",
+            Request::AddVoter { .. } => "add_voter_ok",
+            Request::AddNonVoter { .. } => "add_non_voter_ok",
+            Request::RemoveServer { .. } => "remove_server_ok",
+            Request::TransferLeadership { .. } => "transfer_leadership_ok",
+            Request::ReadConfig => "read_config_ok",
+        }
+    }
+}
+
+/// Client request types, as they appear on the wire.
+const REQUEST_TYPES: [&str; 8] = [
+    "read",
+    "write",
+    "cas",
+    "add_voter",
+    "add_non_voter",
+    "remove_server",
+    "transfer_leadership",
+    "read_config",
+];
 
 /// Who asked, so that whichever server ends up answering can address the reply.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,11 +124,12 @@ struct Envelope {
     body: Map<String, Value>,
 }
 
-const RAFT_TYPES: [&str; 4] = [
+const RAFT_TYPES: [&str; 5] = [
     "request_vote",
     "request_vote_response",
     "append_entries",
     "append_entries_response",
+    "timeout_now",
 ];
 
 pub fn parse(line: &str) -> Result<Inbound, Rejected> {
@@ -138,7 +172,7 @@ pub fn parse(line: &str) -> Result<Inbound, Rejected> {
                 node_ids: init.node_ids,
             })
         }
-        "read" | "write" | "cas" => {
+        t if REQUEST_TYPES.contains(&t) => {
             let Some(msg_id) = msg_id else {
                 return Err(Rejected::Unanswerable(format!(
                     "{kind} from {src} has no integer msg_id"
@@ -196,6 +230,25 @@ pub fn write_ok(in_reply_to: u64) -> Value {
 
 pub fn cas_ok(in_reply_to: u64) -> Value {
     json!({ "type": "cas_ok", "in_reply_to": in_reply_to })
+}
+
+/// The bare acknowledgement of an admin request, e.g. `add_voter_ok`.
+pub fn admin_ok(in_reply_to: u64, ok_type: &str) -> Value {
+    json!({ "type": ok_type, "in_reply_to": in_reply_to })
+}
+
+/// The answer to `read_config`: who leads, and the committed and latest configurations.
+pub fn read_config_ok(in_reply_to: u64, leader: &str, term: u64, view: &ConfigView) -> Value {
+    let config = |(index, c): &(u64, Configuration)| json!({ "index": index, "voters": c.voters, "non_voters": c.non_voters });
+    json!({
+        "type": "read_config_ok",
+        "in_reply_to": in_reply_to,
+        "leader": leader,
+        "term": term,
+        "committed": config(&view.committed),
+        "latest": config(&view.latest),
+        "staging": view.staging.iter().collect::<Vec<_>>(),
+    })
 }
 
 pub fn error(in_reply_to: u64, code: u64, text: &str) -> Value {
@@ -270,6 +323,7 @@ mod tests {
             last_log_index: 9,
             last_log_term: 2,
             pre_vote: true,
+            transfer: false,
         };
         let line = envelope("n1", "n0", raft_body(&msg));
         assert_eq!(

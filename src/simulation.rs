@@ -6,7 +6,12 @@
 //! producing a write and making it durable). After every step the checks of Raft's
 //! safety properties run: at most one leader per term, log matching, committed entries
 //! never lost or changed (leader completeness, state machine safety), and every client
-//! answer consistent with the single order of committed operations.
+//! answer consistent with the single order of committed operations. With membership
+//! changes on, five servers start with three voters and an operator keeps adding,
+//! removing, promoting and demoting servers and transferring leadership; the checks
+//! then also cover the configurations: at most one uncommitted one in a leader's log,
+//! every server's configuration the latest in its log, and every change reported done
+//! in force in the reporting leader's committed configuration.
 //!
 //! `RAFT_SIM_SEEDS=N` runs N seeds (default a few hundred); `RAFT_SIM_SEED=S` replays one.
 
@@ -19,7 +24,8 @@ use serde_json::{json, Value};
 
 use crate::kv::{Command, Kv, KvOp, KvResult};
 use crate::raft::{
-    Config, Entry, EntryData, Index, InjectedBug, Message, NodeId, Raft, Role, Term,
+    AdminOutcome, Config, ConfigChange, Configuration, Entry, EntryData, Index, InjectedBug,
+    Message, NodeId, Raft, Role, Term,
 };
 use crate::storage::{MemStorage, Storage};
 
@@ -30,6 +36,8 @@ pub struct Faults {
     pub max_delay_ms: u64,
     pub partitions: bool,
     pub crashes: bool,
+    /// Start with three voters and change the membership at random.
+    pub membership: bool,
 }
 
 impl Faults {
@@ -39,6 +47,7 @@ impl Faults {
             max_delay_ms: 30,
             partitions: true,
             crashes: true,
+            membership: false,
         }
     }
 }
@@ -104,18 +113,32 @@ pub struct Simulation {
     crash_rate: f64,
     next_read_id: u64,
     pub answered: usize,
+    /// The configuration every server starts from.
+    bootstrap: Configuration,
+    /// Membership changes in progress, by admin id.
+    changes: HashMap<u64, ConfigChange>,
+    next_admin_id: u64,
+    /// Membership changes and transfers reported done.
+    pub admin_done: usize,
+    done_by_kind: BTreeMap<&'static str, usize>,
 }
 
 impl Simulation {
     pub fn new(seed: u64, nodes: usize, faults: Faults, config: Config) -> Self {
         let ids: Vec<NodeId> = (0..nodes).map(|i| format!("n{i}")).collect();
+        let voters = if faults.membership {
+            3.min(nodes)
+        } else {
+            nodes
+        };
+        let bootstrap = Configuration::with_voters(ids[..voters].iter().cloned());
         let mut rng = StdRng::seed_from_u64(seed);
         let servers = ids
             .iter()
             .map(|id| {
                 let raft = Raft::new(
                     id.clone(),
-                    ids.clone(),
+                    bootstrap.clone(),
                     config.clone(),
                     Default::default(),
                     rng.gen(),
@@ -153,6 +176,11 @@ impl Simulation {
             crash_rate: 0.001,
             next_read_id: 0,
             answered: 0,
+            bootstrap,
+            changes: HashMap::new(),
+            next_admin_id: 0,
+            admin_done: 0,
+            done_by_kind: BTreeMap::new(),
         }
     }
 
@@ -163,6 +191,7 @@ impl Simulation {
             self.now += 1;
             self.inject_faults();
             self.issue_client_ops();
+            self.change_membership();
             self.deliver_due()?;
             for i in 0..self.servers.len() {
                 if let Some(raft) = self.servers[i].raft.as_mut() {
@@ -249,7 +278,7 @@ impl Simulation {
         let recovered = server.store.load().expect("memory store loads");
         server.raft = Some(Raft::new(
             server.id.clone(),
-            self.ids.clone(),
+            self.bootstrap.clone(),
             self.config.clone(),
             recovered,
             seed,
@@ -308,6 +337,43 @@ impl Simulation {
                 read_lower: 0,
                 answer: None,
             });
+        }
+    }
+
+    /// The operator: now and then asks a random server (the leader, if it is one) to
+    /// change the membership or hand leadership to someone.
+    fn change_membership(&mut self) {
+        if !self.faults.membership || !self.rng.gen_bool(0.004) {
+            return;
+        }
+        // Usually the request reaches a leader, as the runtime's forwarding would do.
+        let leader = self
+            .servers
+            .iter()
+            .position(|s| s.raft.as_ref().is_some_and(|r| r.role() == Role::Leader));
+        let i = match leader {
+            Some(l) if self.rng.gen_bool(0.8) => l,
+            _ => self.rng.gen_range(0..self.servers.len()),
+        };
+        let target = self.ids[self.rng.gen_range(0..self.ids.len())].clone();
+        let id = self.next_admin_id;
+        self.next_admin_id += 1;
+        let now = self.now;
+        let change = match self.rng.gen_range(0..4) {
+            0 => ConfigChange::AddVoter(target),
+            1 => ConfigChange::AddNonVoter(target),
+            2 => ConfigChange::RemoveServer(target),
+            _ => {
+                if let Some(raft) = self.servers[i].raft.as_mut() {
+                    let _ = raft.transfer_leadership(id, target, now);
+                }
+                return;
+            }
+        };
+        if let Some(raft) = self.servers[i].raft.as_mut() {
+            if raft.change_config(id, change.clone(), now).is_ok() {
+                self.changes.insert(id, change);
+            }
         }
     }
 
@@ -399,6 +465,35 @@ impl Simulation {
         for read_id in reads.aborted {
             server.reads.remove(&read_id);
         }
+        let committed_config = raft.configuration().committed.1;
+        for (id, outcome) in raft.take_admin_outcomes() {
+            let change = self.changes.remove(&id);
+            if outcome != AdminOutcome::Done {
+                continue;
+            }
+            self.admin_done += 1;
+            *self
+                .done_by_kind
+                .entry(match &change {
+                    None => "transfer or no-op",
+                    Some(ConfigChange::AddVoter(_)) => "add voter",
+                    Some(ConfigChange::AddNonVoter(_)) => "add non-voter",
+                    Some(ConfigChange::RemoveServer(_)) => "remove",
+                })
+                .or_default() += 1;
+            let in_force = match &change {
+                None => true,
+                Some(ConfigChange::AddVoter(n)) => committed_config.is_voter(n),
+                Some(ConfigChange::AddNonVoter(n)) => committed_config.non_voters.contains(n),
+                Some(ConfigChange::RemoveServer(n)) => !committed_config.is_member(n),
+            };
+            if !in_force {
+                return Err(format!(
+                    "{} reported {change:?} done, but its committed configuration is {committed_config:?}",
+                    server.id
+                ));
+            }
+        }
         for (op_id, result) in answers {
             self.ops[op_id].answer = Some(result);
             self.answered += 1;
@@ -465,6 +560,35 @@ impl Simulation {
                 ));
             }
             terms.push(entry.term);
+        }
+        // Membership: the configuration in force is the latest one in the log, so one
+        // lost with its entry has given way to the one before.
+        let latest_in_log = (1..=log.last_index()).rev().find_map(|index| {
+            match &log.entry(index).expect("in range").data {
+                EntryData::Config(c) => Some((index, c.clone())),
+                _ => None,
+            }
+        });
+        let expected = latest_in_log.unwrap_or_else(|| (0, self.bootstrap.clone()));
+        if raft.configuration().latest != expected {
+            return Err(format!(
+                "{id} runs configuration {:?}, its log says {expected:?}",
+                raft.configuration().latest
+            ));
+        }
+        if raft.role() == Role::Leader {
+            // Committed as far as anyone knows: a new leader may not know it yet.
+            let committed = raft.commit_index().max(self.committed.len() as Index);
+            let uncommitted = log
+                .slice(committed + 1, log.last_index())
+                .iter()
+                .filter(|e| matches!(e.data, EntryData::Config(_)))
+                .count();
+            if uncommitted > 1 {
+                return Err(format!(
+                    "leader {id} has {uncommitted} uncommitted configurations"
+                ));
+            }
         }
         // State machine safety: whatever any server considers committed is one sequence.
         let commit = raft.commit_index();
@@ -581,14 +705,38 @@ mod tests {
     }
 
     fn run_seeds(nodes: usize, default_seeds: u64, duration_ms: u64) {
+        run_seeds_with(
+            nodes,
+            default_seeds,
+            duration_ms,
+            Faults::hostile(),
+            Config::default(),
+        );
+    }
+
+    /// Runs the seeds, failing on the first violation or when too few runs got work
+    /// done. Returns how many made progress and how many admin requests were done.
+    fn run_seeds_with(
+        nodes: usize,
+        default_seeds: u64,
+        duration_ms: u64,
+        faults: Faults,
+        config: Config,
+    ) -> (usize, usize) {
         let mut progressed = 0;
+        let mut admin_done = 0;
+        let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
         let all = seeds(default_seeds);
         for &seed in &all {
-            let mut sim = Simulation::new(seed, nodes, Faults::hostile(), Config::default());
+            let mut sim = Simulation::new(seed, nodes, faults.clone(), config.clone());
             if let Err(violation) = sim.run(duration_ms) {
                 panic!("{nodes}-node simulation, seed {seed}: {violation} (replay: RAFT_SIM_SEED={seed})");
             }
             progressed += sim.made_progress() as usize;
+            admin_done += sim.admin_done;
+            for (kind, n) in &sim.done_by_kind {
+                *by_kind.entry(*kind).or_insert(0) += n;
+            }
         }
         // Faults end before the settling period, so nearly every run must get work done.
         assert!(
@@ -596,6 +744,10 @@ mod tests {
             "only {progressed} of {} runs made progress",
             all.len()
         );
+        if admin_done > 0 {
+            eprintln!("admin requests done: {by_kind:?}");
+        }
+        (progressed, admin_done)
     }
 
     #[test]
@@ -606,6 +758,22 @@ mod tests {
     #[test]
     fn five_node_clusters_stay_safe_under_faults() {
         run_seeds(5, 300, 6_000);
+    }
+
+    #[test]
+    fn membership_changes_stay_safe_under_faults() {
+        let faults = Faults {
+            membership: true,
+            ..Faults::hostile()
+        };
+        let (progressed, admin_done) = run_seeds_with(5, 300, 6_000, faults, Config::default());
+        eprintln!(
+            "membership simulation: {progressed} runs progressed, {admin_done} admin requests done"
+        );
+        assert!(
+            admin_done > 300,
+            "only {admin_done} membership changes done"
+        );
     }
 
     /// The checks must be able to fail: with a known bug switched on, some seed breaks.
@@ -622,6 +790,7 @@ mod tests {
             partitions: true,
             drop_rate: 0.1,
             max_delay_ms: 40,
+            membership: false,
         };
         (0..400).find_map(|seed| {
             let mut sim = Simulation::new(seed, 5, faults.clone(), config.clone());

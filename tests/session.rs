@@ -51,11 +51,18 @@ impl Node {
         self.send_line(&json!({"src": "c1", "dest": "n0", "body": body}).to_string());
     }
 
+    /// The next message to a client; messages to other servers (which do not run
+    /// here) are passed over.
     fn reply(&self) -> Value {
-        let reply = self
-            .replies
-            .recv_timeout(Duration::from_secs(5))
-            .expect("a reply within 5 s");
+        let reply = loop {
+            let line = self
+                .replies
+                .recv_timeout(Duration::from_secs(5))
+                .expect("a reply within 5 s");
+            if !line["dest"].as_str().unwrap_or("").starts_with('n') {
+                break line;
+            }
+        };
         let keys: Vec<&str> = reply
             .as_object()
             .unwrap()
@@ -90,8 +97,13 @@ impl Drop for Node {
 }
 
 fn init(node: &mut Node) {
+    init_with(node, &["n0"]);
+}
+
+/// Initialises the node as n0 of `node_ids`.
+fn init_with(node: &mut Node, node_ids: &[&str]) {
     node.send_line(
-        &json!({"src": "c0", "dest": "n0", "body": {"type": "init", "msg_id": 1, "node_id": "n0", "node_ids": ["n0"]}})
+        &json!({"src": "c0", "dest": "n0", "body": {"type": "init", "msg_id": 1, "node_id": "n0", "node_ids": node_ids}})
             .to_string(),
     );
     let reply = node
@@ -198,4 +210,63 @@ fn durable_state_survives_a_restart() {
     assert_eq!(read["value"], json!(2), "last answer: {read}");
     drop(node);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The admin API on a node that is the only voter of two: n1 is never started, so it
+/// can join as a non-voter (which needs nobody's acknowledgement) but never catch up.
+#[test]
+fn admin_requests_change_and_show_the_configuration() {
+    let mut node = Node::start(&["--initial-voters", "1"]);
+    init_with(&mut node, &["n0", "n1"]);
+    first_write(&mut node, json!(1), json!(1));
+
+    let config = node.call(json!({"type": "read_config", "msg_id": 2}));
+    assert_eq!(config["type"], "read_config_ok", "{config}");
+    assert_eq!(config["leader"], "n0");
+    assert_eq!(config["committed"]["voters"], json!(["n0"]));
+    assert_eq!(config["latest"]["non_voters"], json!([]));
+
+    let added = node.call(json!({"type": "add_non_voter", "msg_id": 3, "node": "n1"}));
+    assert_eq!(added, json!({"type": "add_non_voter_ok", "in_reply_to": 3}));
+    let config = node.call(json!({"type": "read_config", "msg_id": 4}));
+    assert_eq!(config["committed"]["non_voters"], json!(["n1"]));
+    assert!(config["committed"]["index"].as_u64().unwrap() > 0);
+
+    // Definite refusals, with nothing changed.
+    let unknown = node.call(json!({"type": "remove_server", "msg_id": 5, "node": "n7"}));
+    assert_eq!(unknown["code"], 12, "{unknown}");
+    let not_voter = node.call(json!({"type": "transfer_leadership", "msg_id": 6, "node": "n1"}));
+    assert_eq!(not_voter["code"], 11, "{not_voter}");
+    let last = node.call(json!({"type": "remove_server", "msg_id": 7, "node": "n0"}));
+    assert_eq!(last["code"], 12, "{last}");
+    let malformed = node.call(json!({"type": "add_voter", "msg_id": 8}));
+    assert_eq!(malformed["code"], 12, "{malformed}");
+
+    // Promoting n1 makes it staging; it never answers, so the change is given up.
+    node.send(json!({"type": "add_voter", "msg_id": 9, "node": "n1"}));
+    let config = node.call(json!({"type": "read_config", "msg_id": 10}));
+    assert_eq!(config["staging"], json!(["n1"]), "{config}");
+    let busy = node.call(json!({"type": "remove_server", "msg_id": 11, "node": "n1"}));
+    assert_eq!(busy["code"], 11, "one change at a time: {busy}");
+    let given_up = loop {
+        let message = node
+            .replies
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an answer to add_voter");
+        if message["body"]["in_reply_to"] == 9 {
+            break message;
+        }
+    };
+    assert_eq!(given_up["body"]["code"], 11, "{given_up}");
+
+    let removed = node.call(json!({"type": "remove_server", "msg_id": 12, "node": "n1"}));
+    assert_eq!(
+        removed,
+        json!({"type": "remove_server_ok", "in_reply_to": 12})
+    );
+    let config = node.call(json!({"type": "read_config", "msg_id": 13}));
+    assert_eq!(config["committed"]["voters"], json!(["n0"]));
+    assert_eq!(config["committed"]["non_voters"], json!([]));
+    let read = node.call(json!({"type": "read", "msg_id": 14, "key": 1}));
+    assert_eq!(read["value"], 1, "clients are served throughout");
 }

@@ -20,7 +20,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use crate::protocol::{self, Inbound, Rejected};
-use crate::raft::{Config, Raft};
+use crate::raft::{Config, Configuration, Raft};
 use crate::storage::{FileStorage, MemStorage, Storage};
 use monitor::Monitor;
 use writer::Outbox;
@@ -32,6 +32,9 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
     /// Log the fate of every client request this server does not handle itself.
     pub verbose: bool,
+    /// Start with only the first N of init's node_ids as voters; the others wait to be
+    /// added. Without it every node is a voter.
+    pub initial_voters: Option<usize>,
 }
 
 /// Serves Maelstrom's protocol on stdin/stdout until stdin closes.
@@ -121,19 +124,27 @@ fn start(
     );
     let now = started.elapsed().as_millis() as u64;
     let seed = rand::random();
+    let voters = options.initial_voters.unwrap_or(node_ids.len()).max(1);
+    let bootstrap = Configuration::with_voters(node_ids.iter().take(voters).cloned());
     let raft = Raft::new(
         node_id.clone(),
-        node_ids,
+        bootstrap,
         options.raft.clone(),
         recovered,
         seed,
         now,
     );
-    let peers: Vec<String> = raft.peers().cloned().collect();
+    // Any server may become a member, so every one gets a peer thread.
+    let peers: Vec<String> = node_ids
+        .iter()
+        .filter(|p| **p != node_id)
+        .cloned()
+        .collect();
     let recovered_up_to = raft.log().last_index();
     let heartbeat = options.raft.heartbeat_interval;
     let monitor = Arc::new(Monitor::new(
         raft,
+        node_ids,
         storage,
         outbox,
         started,

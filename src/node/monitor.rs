@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::writer::Outbox;
-use crate::protocol::ClientRef;
-use crate::raft::{Raft, ReadId, Role, Term};
+use crate::protocol::{self, ClientRef};
+use crate::raft::{AdminId, AdminOutcome, NodeId, Raft, ReadId, Role, Term};
 use crate::storage::Storage;
 
 pub struct Monitor {
@@ -32,6 +32,11 @@ pub struct State {
     /// Reads the core is confirming: who asked, and for which key.
     pub reads: HashMap<ReadId, (ClientRef, Value)>,
     next_read_id: ReadId,
+    /// Admin requests the core is working on: who asked, and the type of the ok reply.
+    pub admin: HashMap<AdminId, (ClientRef, &'static str)>,
+    next_admin_id: AdminId,
+    /// Every server that may ever be a member: init's node_ids.
+    pub node_ids: Vec<NodeId>,
     /// What was last logged about the role, to log each change once.
     logged: (Role, Term),
 }
@@ -42,11 +47,18 @@ impl State {
         self.reads.insert(self.next_read_id, (origin, key));
         self.next_read_id
     }
+
+    pub fn register_admin(&mut self, origin: ClientRef, ok_type: &'static str) -> AdminId {
+        self.next_admin_id += 1;
+        self.admin.insert(self.next_admin_id, (origin, ok_type));
+        self.next_admin_id
+    }
 }
 
 impl Monitor {
     pub fn new(
         raft: Raft,
+        node_ids: Vec<NodeId>,
         storage: Box<dyn Storage>,
         outbox: Outbox,
         started: Instant,
@@ -59,6 +71,9 @@ impl Monitor {
                 raft,
                 reads: HashMap::new(),
                 next_read_id: 0,
+                admin: HashMap::new(),
+                next_admin_id: 0,
+                node_ids,
                 logged,
             }),
             changed: Condvar::new(),
@@ -100,8 +115,9 @@ impl Monitor {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// After changing the core: make its urgent writes durable, log a role change,
-    /// and wake every thread that may have work now.
+    /// After changing the core: make its urgent writes durable, answer the admin
+    /// requests that ended, log a role change, and wake every thread that may have
+    /// work now.
     pub fn commit_changes(&self, state: &mut State) {
         let raft = &mut state.raft;
         let hard_state = raft.take_hard_state();
@@ -127,6 +143,22 @@ impl Monitor {
                 raft.log_written(last.index, last.term);
             }
         }
+        for (id, outcome) in raft.take_admin_outcomes() {
+            let Some((origin, ok_type)) = state.admin.remove(&id) else {
+                continue;
+            };
+            let body = match outcome {
+                AdminOutcome::Done => protocol::admin_ok(origin.msg_id, ok_type),
+                AdminOutcome::Failed(error) => {
+                    let code = super::service::admin_error_code(&error);
+                    protocol::error(origin.msg_id, code, &error.to_string())
+                }
+                // The change may still commit under another leader: no definite answer.
+                AdminOutcome::Unknown => continue,
+            };
+            self.outbox.send(&origin.client, body);
+        }
+        let raft = &state.raft;
         let now = (raft.role(), raft.term());
         if now != state.logged {
             state.logged = now;

@@ -1,10 +1,10 @@
 //! The service thread's work: each inbound message enters the monitor, changes the
 //! core, and leaves its effects to the other threads.
 
-use super::monitor::Monitor;
+use super::monitor::{Monitor, State};
 use crate::kv::{Command, KvOp};
 use crate::protocol::{self, code, ClientRef, Forward, Request};
-use crate::raft::{Message, NodeId, Role};
+use crate::raft::{AdminError, ConfigChange, Message, NodeId};
 
 /// A forwarded request stops after this many servers; the last one fails it.
 const MAX_HOPS: u32 = 3;
@@ -17,37 +17,15 @@ pub fn raft_message(monitor: &Monitor, from: &NodeId, msg: Message) {
 }
 
 /// A client request, straight from the client (`hops` 0) or forwarded by a server.
-/// The leader proposes it (or starts a read) and will answer the client itself; any
-/// other server passes it toward the leader.
+/// The leader takes it (and will answer the client itself); any other server passes it
+/// toward the leader.
 pub fn client_request(monitor: &Monitor, origin: ClientRef, request: Request, hops: u32) {
     let mut state = monitor.lock();
-    let me = state.raft.id().clone();
-    if state.raft.role() == Role::Leader {
-        let op = match request {
-            Request::Read { key } => {
-                let read = state.register_read(origin.clone(), key);
-                state.raft.read_index(read).map_err(drop).map(|()| None)
-            }
-            Request::Write { key, value } => Ok(Some(KvOp::Write { key, value })),
-            Request::Cas { key, from, to } => Ok(Some(KvOp::Cas { key, from, to })),
-        };
-        let accepted = match op {
-            Ok(Some(op)) => {
-                let cmd = Command {
-                    client: origin.client,
-                    msg_id: origin.msg_id,
-                    proposer: me,
-                    op,
-                };
-                state.raft.propose(cmd).is_ok()
-            }
-            Ok(None) => true,
-            Err(()) => false,
-        };
-        debug_assert!(accepted, "a leader accepts proposals and reads");
+    if serve(monitor, &mut state, &origin, &request) {
         monitor.commit_changes(&mut state);
         return;
     }
+    let me = state.raft.id().clone();
     let leader = state.raft.leader().cloned();
     drop(state);
     match leader {
@@ -83,5 +61,117 @@ pub fn client_request(monitor: &Monitor, origin: ClientRef, request: Request, ho
             );
             monitor.outbox.send(&origin.client, body);
         }
+    }
+}
+
+/// Takes the request if this server is a leader serving requests: proposes it, starts
+/// a read, or starts or answers an admin request. Returns false, with nothing changed,
+/// when the request must go elsewhere.
+fn serve(monitor: &Monitor, state: &mut State, origin: &ClientRef, request: &Request) -> bool {
+    let now = monitor.now();
+    let op = match request {
+        Request::Read { key } => {
+            let read = state.register_read(origin.clone(), key.clone());
+            if state.raft.read_index(read).is_err() {
+                state.reads.remove(&read);
+                return false;
+            }
+            return true;
+        }
+        Request::Write { key, value } => KvOp::Write {
+            key: key.clone(),
+            value: value.clone(),
+        },
+        Request::Cas { key, from, to } => KvOp::Cas {
+            key: key.clone(),
+            from: from.clone(),
+            to: to.clone(),
+        },
+        Request::ReadConfig => return read_config(monitor, state, origin),
+        Request::AddVoter { node }
+        | Request::AddNonVoter { node }
+        | Request::RemoveServer { node }
+        | Request::TransferLeadership { node } => {
+            return admin(monitor, state, origin, request, node, now)
+        }
+    };
+    let command = Command {
+        client: origin.client.clone(),
+        msg_id: origin.msg_id,
+        proposer: state.raft.id().clone(),
+        op,
+    };
+    state.raft.propose(command).is_ok()
+}
+
+/// Only a leader answers, so the answer is as fresh as this server can give.
+fn read_config(monitor: &Monitor, state: &State, origin: &ClientRef) -> bool {
+    let raft = &state.raft;
+    if raft.leader() != Some(raft.id()) {
+        return false;
+    }
+    let body =
+        protocol::read_config_ok(origin.msg_id, raft.id(), raft.term(), &raft.configuration());
+    monitor.outbox.send(&origin.client, body);
+    true
+}
+
+fn admin(
+    monitor: &Monitor,
+    state: &mut State,
+    origin: &ClientRef,
+    request: &Request,
+    node: &NodeId,
+    now: u64,
+) -> bool {
+    if state.raft.leader() != Some(state.raft.id()) {
+        return false;
+    }
+    if !state.node_ids.contains(node) {
+        let text = format!("unknown server {node:?}: not in init's node_ids");
+        let body = protocol::error(origin.msg_id, code::MALFORMED_REQUEST, &text);
+        monitor.outbox.send(&origin.client, body);
+        return true;
+    }
+    let id = state.register_admin(origin.clone(), request.ok_type());
+    let node = node.clone();
+    let started = match request {
+        Request::TransferLeadership { .. } => state.raft.transfer_leadership(id, node, now),
+        Request::AddVoter { .. } => state
+            .raft
+            .change_config(id, ConfigChange::AddVoter(node), now),
+        Request::AddNonVoter { .. } => {
+            state
+                .raft
+                .change_config(id, ConfigChange::AddNonVoter(node), now)
+        }
+        _ => state
+            .raft
+            .change_config(id, ConfigChange::RemoveServer(node), now),
+    };
+    match started {
+        Ok(()) => {}
+        Err(AdminError::NotLeader(_)) => {
+            state.admin.remove(&id);
+            return false;
+        }
+        Err(refused) => {
+            state.admin.remove(&id);
+            let body = protocol::error(
+                origin.msg_id,
+                admin_error_code(&refused),
+                &refused.to_string(),
+            );
+            monitor.outbox.send(&origin.client, body);
+        }
+    }
+    true
+}
+
+/// Every refusal is definite: nothing changed. Most are worth retrying later.
+pub fn admin_error_code(error: &AdminError) -> u64 {
+    match error {
+        AdminError::LastVoter => code::MALFORMED_REQUEST,
+        _ => code::TEMPORARILY_UNAVAILABLE,
     }
 }

@@ -123,9 +123,10 @@ pub fn election_timer(monitor: Arc<Monitor>) {
     timer(&monitor, Raft::election_deadline, Raft::tick_election)
 }
 
-/// Makes a leader that no majority has answered for an election timeout step down.
+/// Makes a leader that no majority has answered for an election timeout step down, and
+/// gives up catch-ups and transfers that ran out of time.
 pub fn step_down_timer(monitor: Arc<Monitor>) {
-    timer(&monitor, Raft::quorum_check_deadline, Raft::tick_quorum)
+    timer(&monitor, Raft::leader_deadline, Raft::tick_leader)
 }
 
 /// Sleeps until the core's `deadline` (re-read after every change), then `fire`s.

@@ -5,19 +5,26 @@ use super::{Message, NodeId, Raft, Role, Term};
 impl Raft {
     /// A follower or candidate whose election timeout has passed starts (pre-)campaigning.
     pub fn tick_election(&mut self, now: u64) {
+        self.now = now;
         if self.role != Role::Leader && now >= self.election_deadline {
             self.campaign(now);
         }
     }
 
-    /// A leader that no majority answered during the last period steps down, so that
+    /// The leader's timers: catch-ups and transfers that ran out of time end, and a
+    /// leader that no majority answered during the last period steps down, so that
     /// clients stuck with it can find the real leader.
-    pub fn tick_quorum(&mut self, now: u64) {
-        if self.role != Role::Leader || !self.config.check_quorum || now < self.quorum_check_at {
+    pub fn tick_leader(&mut self, now: u64) {
+        self.now = now;
+        if self.role != Role::Leader {
             return;
         }
-        let active = 1 + self.progress.values().filter(|p| p.recently_active).count();
-        if active < self.majority() {
+        self.tick_transfer(now);
+        self.advance_catch_up(now);
+        if !self.config.check_quorum || now < self.quorum_check_at {
+            return;
+        }
+        if self.quorum_value(1, |p| p.recently_active as u64) == 0 {
             self.become_follower(self.term, None, now);
             return;
         }
@@ -29,10 +36,13 @@ impl Raft {
 
     fn campaign(&mut self, now: u64) {
         self.reset_election_deadline(now);
-        if !self.voters.contains(&self.id) {
+        // Only a voter of its own latest configuration stands: a server being added or
+        // one that was removed must not disrupt the cluster.
+        if !self.config().is_voter(&self.id) {
             return;
         }
         self.leader = None;
+        self.campaign_for_transfer = false;
         if self.config.pre_vote {
             self.role = Role::PreCandidate;
             self.votes = [self.id.clone()].into();
@@ -58,8 +68,20 @@ impl Raft {
         }
     }
 
+    /// The leader asked this server to take over (§3.10): it starts an election at once,
+    /// without a pre-vote, flagged so that voters still hearing from that leader listen.
+    pub(super) fn handle_timeout_now(&mut self, from: &NodeId, term: Term, now: u64) {
+        let from_our_leader = term == self.term && self.leader.as_ref() == Some(from);
+        if !from_our_leader || self.role != Role::Follower || !self.config().is_voter(&self.id) {
+            return;
+        }
+        self.leader = None;
+        self.become_candidate(now);
+        self.campaign_for_transfer = true;
+    }
+
     pub(super) fn vote_request_for(&mut self, peer: &NodeId) -> Option<Message> {
-        if !self.voters.contains(peer) || !self.vote_requested.insert(peer.clone()) {
+        if !self.config().is_voter(peer) || !self.vote_requested.insert(peer.clone()) {
             return None;
         }
         let pre_vote = self.role == Role::PreCandidate;
@@ -68,6 +90,7 @@ impl Raft {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
             pre_vote,
+            transfer: self.campaign_for_transfer,
         })
     }
 
@@ -117,7 +140,7 @@ impl Raft {
         } else {
             (Role::Candidate, self.term)
         };
-        if (self.role, term) != expected || !granted || !self.voters.contains(from) {
+        if (self.role, term) != expected || !granted || !self.config().is_voter(from) {
             return;
         }
         self.votes.insert(from.clone());

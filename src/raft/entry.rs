@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::membership::Configuration;
 use crate::kv::Command;
 
 /// Servers are named by their Maelstrom node ids ("n0", "n1", ...).
@@ -26,4 +27,6 @@ pub enum EntryData {
     Noop,
     /// A client's state-changing request.
     Command(Command),
+    /// The cluster's new membership, in force from the moment it is in a log.
+    Config(Configuration),
 }

@@ -14,6 +14,10 @@ pub enum Message {
         last_log_index: Index,
         last_log_term: Term,
         pre_vote: bool,
+        /// Asked for by the leader handing over (TimeoutNow): the disruptive-server
+        /// guard lets it through.
+        #[serde(default)]
+        transfer: bool,
     },
     RequestVoteResponse {
         term: Term,
@@ -43,6 +47,8 @@ pub enum Message {
         hint_term: Option<Term>,
         read_seq: u64,
     },
+    /// From a leader transferring leadership to a caught-up voter: start an election now.
+    TimeoutNow { term: Term },
 }
 
 impl Message {
@@ -51,7 +57,8 @@ impl Message {
             Message::RequestVote { term, .. }
             | Message::RequestVoteResponse { term, .. }
             | Message::AppendEntries { term, .. }
-            | Message::AppendEntriesResponse { term, .. } => *term,
+            | Message::AppendEntriesResponse { term, .. }
+            | Message::TimeoutNow { term } => *term,
         }
     }
 }

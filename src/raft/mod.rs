@@ -15,6 +15,7 @@
 mod election;
 mod entry;
 mod log;
+mod membership;
 mod message;
 mod progress;
 mod read;
@@ -27,11 +28,13 @@ use rand::{Rng, SeedableRng};
 
 pub use entry::{Entry, EntryData, Index, NodeId, Term};
 pub use log::RaftLog;
+pub use membership::{AdminError, AdminId, AdminOutcome, ConfigChange, ConfigView, Configuration};
 pub use message::Message;
 pub use read::{ReadId, Reads};
 
 use crate::kv::Command;
 use crate::storage::{HardState, Recovered};
+use membership::{CatchUp, Configurations, Transfer};
 use progress::Progress;
 
 /// Timing and flow-control settings. All durations in milliseconds.
@@ -85,8 +88,8 @@ pub struct NotLeader {
 
 pub struct Raft {
     id: NodeId,
-    /// Every voting server, this one included, sorted.
-    voters: Vec<NodeId>,
+    /// The configurations in the log that still matter (membership.rs).
+    configs: Configurations,
     config: Config,
     rng: StdRng,
 
@@ -97,6 +100,8 @@ pub struct Raft {
 
     role: Role,
     leader: Option<NodeId>,
+    /// The latest time the runtime reported, for changes that happen without one.
+    now: u64,
     commit_index: Index,
     election_deadline: u64,
     /// When this server last heard from a leader of its term: within the minimum
@@ -104,6 +109,8 @@ pub struct Raft {
     last_leader_contact: Option<u64>,
     votes: BTreeSet<NodeId>,
     vote_requested: BTreeSet<NodeId>,
+    /// This candidacy was asked for by the leader handing over (TimeoutNow).
+    campaign_for_transfer: bool,
 
     // Leader state.
     progress: BTreeMap<NodeId, Progress>,
@@ -111,6 +118,11 @@ pub struct Raft {
     /// Index of this leader's no-op: once it commits, so has everything before it.
     noop_index: Index,
     reads: read::ReadQueue,
+    /// Configuration entries this leader appended for admin requests, by index.
+    pending_changes: Vec<(AdminId, Index)>,
+    catch_up: Option<CatchUp>,
+    transfer: Option<Transfer>,
+    admin_outcomes: Vec<(AdminId, AdminOutcome)>,
 
     // What the runtime must carry out.
     replies: BTreeMap<NodeId, VecDeque<Message>>,
@@ -124,24 +136,28 @@ pub struct Raft {
 }
 
 impl Raft {
-    /// A server restarting from `recovered` (empty on first start). `voters` lists every
-    /// voting server including this one. `seed` drives the randomized timeouts.
+    /// A server restarting from `recovered` (empty on first start). `bootstrap` is the
+    /// configuration before any in the log: the voters the cluster starts with, which
+    /// need not include this server. `seed` drives the randomized timeouts.
     pub fn new(
         id: NodeId,
-        voters: Vec<NodeId>,
+        bootstrap: Configuration,
         config: Config,
         recovered: Recovered,
         seed: u64,
         now: u64,
     ) -> Self {
-        let mut voters = voters;
-        voters.sort();
-        voters.dedup();
         let log = RaftLog::from_entries(recovered.entries);
         let last = log.last_index();
+        let mut configs = Configurations::new(bootstrap);
+        for entry in log.slice(1, last) {
+            if let EntryData::Config(c) = &entry.data {
+                configs.appended(entry.index, c.clone());
+            }
+        }
         let mut raft = Raft {
             id,
-            voters,
+            configs,
             config,
             rng: StdRng::seed_from_u64(seed),
             term: recovered.hard_state.term,
@@ -149,15 +165,21 @@ impl Raft {
             log,
             role: Role::Follower,
             leader: None,
+            now,
             commit_index: 0,
             election_deadline: 0,
             last_leader_contact: None,
             votes: BTreeSet::new(),
             vote_requested: BTreeSet::new(),
+            campaign_for_transfer: false,
             progress: BTreeMap::new(),
             quorum_check_at: 0,
             noop_index: 0,
             reads: read::ReadQueue::default(),
+            pending_changes: Vec::new(),
+            catch_up: None,
+            transfer: None,
+            admin_outcomes: Vec::new(),
             replies: BTreeMap::new(),
             hard_state_dirty: false,
             write_from: last + 1,
@@ -186,16 +208,12 @@ impl Raft {
     pub fn log(&self) -> &RaftLog {
         &self.log
     }
-    /// The other voting servers.
-    pub fn peers(&self) -> impl Iterator<Item = &NodeId> {
-        self.voters.iter().filter(move |v| **v != self.id)
-    }
 
     /// Advances timers: the election timeout for followers and candidates, the
-    /// check-quorum period for leaders.
+    /// check-quorum period and admin deadlines for leaders.
     pub fn tick(&mut self, now: u64) {
         self.tick_election(now);
-        self.tick_quorum(now);
+        self.tick_leader(now);
     }
 
     /// When a follower or candidate next times out (None on a leader).
@@ -203,13 +221,23 @@ impl Raft {
         (self.role != Role::Leader).then_some(self.election_deadline)
     }
 
-    /// When a leader next checks that a majority still answers it (None otherwise).
-    pub fn quorum_check_deadline(&self) -> Option<u64> {
-        (self.role == Role::Leader && self.config.check_quorum).then_some(self.quorum_check_at)
+    /// When a leader next checks that a majority still answers it, or that a catch-up
+    /// or transfer has run out of time (None otherwise).
+    pub fn leader_deadline(&self) -> Option<u64> {
+        if self.role != Role::Leader {
+            return None;
+        }
+        let admin = [
+            self.catch_up.as_ref().map(|c| c.give_up_at()),
+            self.transfer.as_ref().map(|t| t.give_up_at()),
+        ];
+        let quorum = self.config.check_quorum.then_some(self.quorum_check_at);
+        admin.into_iter().chain([quorum]).flatten().min()
     }
 
     /// Handles one message from `from`.
     pub fn step(&mut self, from: &NodeId, msg: Message, now: u64) {
+        self.now = now;
         // A pre-vote request or grant names a term its sender has not entered: it
         // must not move anyone's term (§9.6).
         let pre_vote_grant = matches!(
@@ -222,9 +250,17 @@ impl Raft {
         );
         let pre_vote_request = matches!(msg, Message::RequestVote { pre_vote: true, .. });
         if msg.term() > self.term && !pre_vote_grant && !pre_vote_request {
-            if matches!(msg, Message::RequestVote { .. }) && self.in_leader_lease(now) {
+            let guarded = matches!(
+                msg,
+                Message::RequestVote {
+                    transfer: false,
+                    ..
+                }
+            );
+            if guarded && self.in_leader_lease(now) {
                 // Disruptive-server guard (§4.2.3): while a leader is known to be alive,
-                // a vote request cannot even raise our term.
+                // a vote request cannot even raise our term, unless that leader asked
+                // for the election by handing leadership over.
                 return;
             }
             let leader = matches!(msg, Message::AppendEntries { .. }).then(|| from.clone());
@@ -236,6 +272,7 @@ impl Raft {
                 last_log_index,
                 last_log_term,
                 pre_vote,
+                transfer: _,
             } => self.handle_vote_request(from, term, last_log_index, last_log_term, pre_vote, now),
             Message::RequestVoteResponse {
                 term,
@@ -276,18 +313,32 @@ impl Raft {
                 hint_index,
                 hint_term,
                 read_seq,
+                now,
             ),
+            Message::TimeoutNow { term } => self.handle_timeout_now(from, term, now),
         }
     }
 
-    /// Appends a client command, if this server is the leader. Returns its index.
+    /// Appends a client command, if this server is the leader and not handing
+    /// leadership over. Returns its index.
     pub fn propose(&mut self, command: Command) -> Result<Index, NotLeader> {
-        if self.role != Role::Leader {
-            return Err(NotLeader {
-                leader: self.leader.clone(),
-            });
-        }
+        self.check_serving()?;
         Ok(self.append_own(EntryData::Command(command)))
+    }
+
+    /// Whether this server takes client requests: it leads, and has not told another
+    /// server to take over (whose log would then lack what it took).
+    fn check_serving(&self) -> Result<(), NotLeader> {
+        let handing_over = self.transfer.as_ref().is_some_and(|t| t.timeout_now_sent);
+        if self.role != Role::Leader {
+            Err(NotLeader {
+                leader: self.leader.clone(),
+            })
+        } else if handing_over {
+            Err(NotLeader { leader: None })
+        } else {
+            Ok(())
+        }
     }
 
     /// The next message to send to `peer`, if any: a queued reply, a vote request, or
@@ -298,7 +349,9 @@ impl Raft {
         }
         match self.role {
             Role::PreCandidate | Role::Candidate => self.vote_request_for(peer),
-            Role::Leader => self.replication_message_for(peer, now),
+            Role::Leader => self
+                .timeout_now_for(peer)
+                .or_else(|| self.replication_message_for(peer, now)),
             Role::Follower => None,
         }
     }
@@ -350,7 +403,7 @@ impl Raft {
     }
 
     fn majority(&self) -> usize {
-        self.voters.len() / 2 + 1
+        self.config().majority()
     }
 
     fn reset_election_deadline(&mut self, now: u64) {
@@ -371,7 +424,8 @@ impl Raft {
     }
 
     fn become_follower(&mut self, term: Term, leader: Option<NodeId>, now: u64) {
-        if term > self.term {
+        let term_advanced = term > self.term;
+        if term_advanced {
             self.term = term;
             self.voted_for = None;
             self.hard_state_dirty = true;
@@ -379,6 +433,7 @@ impl Raft {
         if self.role == Role::Leader {
             self.progress.clear();
             self.reads.abort_all();
+            self.abandon_admin_requests(term_advanced);
         }
         self.role = Role::Follower;
         self.leader = leader;
@@ -390,11 +445,8 @@ impl Raft {
     fn become_leader(&mut self, now: u64) {
         self.role = Role::Leader;
         self.leader = Some(self.id.clone());
-        let last = self.log.last_index();
-        self.progress = self
-            .peers()
-            .map(|p| (p.clone(), Progress::new(last)))
-            .collect();
+        self.progress.clear();
+        self.sync_progress();
         self.quorum_check_at = now + self.config.election_timeout_min;
         self.noop_index = self.append_own(EntryData::Noop);
         self.maybe_commit();
@@ -402,7 +454,7 @@ impl Raft {
 
     fn append_own(&mut self, data: EntryData) -> Index {
         let index = self.log.last_index() + 1;
-        self.log.append(Entry {
+        self.append_to_log(Entry {
             term: self.term,
             index,
             data,
@@ -410,27 +462,54 @@ impl Raft {
         index
     }
 
-    /// Commits the highest index a majority holds, if it is of the current term (§5.4.2).
-    fn maybe_commit(&mut self) {
-        if self.role != Role::Leader {
-            return;
+    /// Every append goes through here: a configuration takes effect once in the log.
+    fn append_to_log(&mut self, entry: Entry) {
+        if let EntryData::Config(c) = &entry.data {
+            self.configs.appended(entry.index, c.clone());
         }
-        let mut matched: Vec<Index> = self
+        self.log.append(entry);
+    }
+
+    /// Every truncation goes through here: a configuration lost with its entry gives
+    /// way to the one before.
+    fn truncate_log_from(&mut self, index: Index) {
+        self.log.truncate_from(index);
+        self.configs.truncated_from(index);
+        self.write_from = self.write_from.min(index);
+        self.durable_index = self.durable_index.min(index - 1);
+    }
+
+    /// The highest value that a majority of the voters has reached, each peer's value
+    /// read from its progress and this server's given as `own`. The leader counts only
+    /// while it is a voter itself: a leader being removed manages without a vote.
+    fn quorum_value(&self, own: u64, value: impl Fn(&Progress) -> u64) -> u64 {
+        let mut values: Vec<u64> = self
+            .config()
             .voters
             .iter()
             .map(|v| {
                 if *v == self.id {
-                    self.durable_index
+                    own
                 } else {
-                    self.progress.get(v).map_or(0, |p| p.match_index)
+                    self.progress.get(v).map_or(0, &value)
                 }
             })
             .collect();
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let candidate = matched[self.majority() - 1];
+        values.sort_unstable_by(|a, b| b.cmp(a));
+        values.get(self.majority() - 1).copied().unwrap_or(0)
+    }
+
+    /// Commits the highest index a majority of the voters holds, if it is of the
+    /// current term (§5.4.2).
+    fn maybe_commit(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let candidate = self.quorum_value(self.durable_index, |p| p.match_index);
         if candidate > self.commit_index && self.log.term_at(candidate) == Some(self.term) {
             self.commit_index = candidate;
             self.release_waiting_reads();
+            self.membership_committed();
         }
     }
 }
@@ -442,7 +521,11 @@ impl Raft {
 pub enum InjectedBug {
     /// Grant votes to candidates whose logs are behind.
     VoteWithoutUpToDateCheck,
+    /// Let a new leader change the configuration before an entry of its term commits.
+    ConfigChangeBeforeOwnTermCommit,
 }
 
+#[cfg(test)]
+mod membership_tests;
 #[cfg(test)]
 mod tests;

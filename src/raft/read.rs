@@ -49,11 +49,7 @@ impl ReadQueue {
 impl Raft {
     /// Starts a linearizable read, if this server is the leader.
     pub fn read_index(&mut self, id: ReadId) -> Result<(), super::NotLeader> {
-        if self.role != Role::Leader {
-            return Err(super::NotLeader {
-                leader: self.leader.clone(),
-            });
-        }
+        self.check_serving()?;
         self.reads.unindexed.push(id);
         self.release_waiting_reads();
         Ok(())
@@ -82,19 +78,7 @@ impl Raft {
         if self.role != Role::Leader || self.reads.unconfirmed.is_empty() {
             return;
         }
-        let mut echoed: Vec<u64> = self
-            .voters
-            .iter()
-            .map(|v| {
-                if *v == self.id {
-                    self.reads.seq
-                } else {
-                    self.progress.get(v).map_or(0, |p| p.read_seq_acked)
-                }
-            })
-            .collect();
-        echoed.sort_unstable_by(|a, b| b.cmp(a));
-        let confirmed = echoed[self.majority() - 1];
+        let confirmed = self.quorum_value(self.reads.seq, |p| p.read_seq_acked);
         while let Some(&(id, seq, index)) = self.reads.unconfirmed.front() {
             if seq > confirmed {
                 break;

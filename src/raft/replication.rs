@@ -74,6 +74,22 @@ impl Raft {
         })
     }
 
+    /// TimeoutNow for the target of a leadership transfer, once it holds this leader's
+    /// whole log: it can then win the election it starts.
+    pub(super) fn timeout_now_for(&mut self, peer: &NodeId) -> Option<Message> {
+        let last = self.log.last_index();
+        let caught_up = self
+            .progress
+            .get(peer)
+            .is_some_and(|p| p.match_index == last);
+        let transfer = self.transfer.as_mut()?;
+        if transfer.target != *peer || transfer.timeout_now_sent || !caught_up {
+            return None;
+        }
+        transfer.timeout_now_sent = true;
+        Some(Message::TimeoutNow { term: self.term })
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn handle_append_entries(
         &mut self,
@@ -118,6 +134,7 @@ impl Raft {
                 self.append_from_leader(entries);
                 if leader_commit > self.commit_index {
                     self.commit_index = leader_commit.min(last_new).max(self.commit_index);
+                    self.configs.committed_up_to(self.commit_index);
                 }
                 Message::AppendEntriesResponse {
                     term: self.term,
@@ -147,12 +164,10 @@ impl Raft {
                         self.id,
                         entry.index
                     );
-                    self.log.truncate_from(entry.index);
-                    self.write_from = self.write_from.min(entry.index);
-                    self.durable_index = self.durable_index.min(entry.index - 1);
-                    self.log.append(entry);
+                    self.truncate_log_from(entry.index);
+                    self.append_to_log(entry);
                 }
-                None => self.log.append(entry),
+                None => self.append_to_log(entry),
             }
         }
     }
@@ -168,6 +183,7 @@ impl Raft {
         hint_index: Index,
         hint_term: Option<Term>,
         read_seq: u64,
+        now: u64,
     ) {
         if self.role != Role::Leader || term != self.term {
             return;
@@ -180,6 +196,7 @@ impl Raft {
         if success {
             if p.acknowledge(match_index) {
                 self.maybe_commit();
+                self.advance_catch_up(now);
             }
         } else if rejected_index >= p.match_index {
             // Fast backtracking: skip the follower's whole conflicting term, or jump to

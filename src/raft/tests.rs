@@ -11,7 +11,7 @@ fn ids(n: usize) -> Vec<NodeId> {
 fn server(id: &str, n: usize) -> Raft {
     Raft::new(
         id.into(),
-        ids(n),
+        Configuration::with_voters(ids(n)),
         Config::default(),
         Recovered::default(),
         1,
@@ -96,6 +96,7 @@ fn votes_go_only_to_up_to_date_logs_and_once_per_term() {
             last_log_index: 0,
             last_log_term: 0,
             pre_vote: false,
+            transfer: false,
         },
         0,
     );
@@ -109,6 +110,7 @@ fn votes_go_only_to_up_to_date_logs_and_once_per_term() {
             last_log_index: 5,
             last_log_term: 2,
             pre_vote: false,
+            transfer: false,
         },
         0,
     );
@@ -148,6 +150,7 @@ fn votes_go_only_to_up_to_date_logs_and_once_per_term() {
             last_log_index: 0,
             last_log_term: 0,
             pre_vote: false,
+            transfer: false,
         },
         1_000,
     );
