@@ -427,8 +427,19 @@ impl Raft {
             && !self.config().is_voter(&self.id)
             && self.configs.latest().0 <= commit
         {
+            // Hand over to the most up-to-date voter rather than leave the cluster to
+            // notice the silence an election timeout later.
+            let successor = self
+                .config()
+                .voters
+                .iter()
+                .max_by_key(|v| self.progress.get(*v).map_or(0, |p| p.match_index))
+                .cloned();
             let term = self.term;
             self.become_follower(term, None, self.now);
+            if let Some(successor) = successor {
+                self.send_reply(&successor, super::Message::TimeoutNow { term });
+            }
         }
     }
 
