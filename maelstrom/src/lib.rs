@@ -2,7 +2,7 @@
 //!
 //! - [`history`]: the event files a run writes.
 //! - [`checker`]: per-key linearizability of a compare-and-set register.
-//! - [`plot`]: latency and throughput pictures, faults shaded.
+//! - [`plot`]: latency and throughput pictures, faults shaded, membership changes marked.
 //! - [`runner`]: processes, simulated network, clients, nemesis, results.
 
 pub mod checker;

@@ -5,6 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -72,8 +73,22 @@ fn harness(dir: &Path, args: &[&str]) -> Finished {
 
 /// `harness test -w lin-kv --bin <fixture> --node-count 3 <extra>`.
 fn lin_kv(dir: &Path, node: &str, extra: &[&str]) -> Finished {
+    lin_kv_nodes(dir, node, 3, extra)
+}
+
+/// `harness test -w lin-kv --bin <fixture> --node-count <count> <extra>`.
+fn lin_kv_nodes(dir: &Path, node: &str, count: usize, extra: &[&str]) -> Finished {
     let bin = fixture(node);
-    let mut args = vec!["test", "-w", "lin-kv", "--bin", &bin, "--node-count", "3"];
+    let count = count.to_string();
+    let mut args = vec![
+        "test",
+        "-w",
+        "lin-kv",
+        "--bin",
+        &bin,
+        "--node-count",
+        &count,
+    ];
     args.extend_from_slice(extra);
     harness(dir, &args)
 }
@@ -99,6 +114,64 @@ fn event_types(events: &[Value]) -> Vec<&str> {
     events
         .iter()
         .map(|event| event["type"].as_str().unwrap())
+        .collect()
+}
+
+/// The `membership` lines of nemesis.jsonl.
+fn membership_events(events: &[Value]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|event| event["type"] == "membership")
+        .collect()
+}
+
+fn names(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("{list} is not a list"))
+        .iter()
+        .map(|name| name.as_str().unwrap())
+        .collect()
+}
+
+/// Checks the fields every membership line has, and returns (action, outcome) pairs.
+fn membership_outcomes<'a>(changes: &[&'a Value], nodes: &[&str]) -> Vec<(&'a str, &'a str)> {
+    changes
+        .iter()
+        .map(|change| {
+            let action = change["action"].as_str().unwrap();
+            assert!(
+                [
+                    "add_voter",
+                    "add_non_voter",
+                    "remove_server",
+                    "transfer_leadership"
+                ]
+                .contains(&action),
+                "{change}"
+            );
+            assert!(
+                nodes.contains(&change["node"].as_str().unwrap()),
+                "{change}"
+            );
+            assert!(nodes.contains(&change["via"].as_str().unwrap()), "{change}");
+            assert_eq!(names(&change["nodes"]), [change["node"].as_str().unwrap()]);
+            assert!(change["sent"].as_u64().unwrap() <= change["time"].as_u64().unwrap());
+            let voters = names(&change["voters"]);
+            assert!(voters.len() >= 3, "never below three voters: {change}");
+            let outcome = change["outcome"].as_str().unwrap();
+            match outcome {
+                "ok" | "timeout" => assert!(change.get("error").is_none(), "{change}"),
+                "error" => assert!(change["error"][0].is_i64(), "{change}"),
+                other => panic!("outcome {other}: {change}"),
+            }
+            if action == "transfer_leadership" {
+                assert!(
+                    voters.contains(&change["node"].as_str().unwrap()),
+                    "{change}"
+                );
+            }
+            (action, outcome)
+        })
         .collect()
 }
 
@@ -412,4 +485,259 @@ fn bad_arguments_exit_254_with_a_message() {
         assert!(run.stderr.contains(message), "{args:?}: {}", run.stderr);
     }
     assert!(!dir.join("store").exists(), "bad arguments start no run");
+}
+
+#[test]
+fn membership_nemesis_grows_to_every_node_and_shrinks_back() {
+    let dir = workdir("membership");
+    let started = Instant::now();
+    let run = lin_kv_nodes(
+        &dir,
+        "membership-kv.py",
+        5,
+        &[
+            "--rate",
+            "50",
+            "--time-limit",
+            "5",
+            "--seed",
+            "21",
+            "--nemesis",
+            "membership",
+            "--nemesis-interval",
+            "0.3",
+            "--",
+            "--initial-voters",
+            "3",
+        ],
+    );
+    // Stopped with the run: init, 5 s of workload, a short grace and the check.
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.contains("verdict: valid"));
+
+    let events = nemesis_events(&dir);
+    let changes = membership_events(&events);
+    assert_eq!(changes.len(), events.len(), "no other nemesis ran");
+    let nodes = ["n0", "n1", "n2", "n3", "n4"];
+    let outcomes = membership_outcomes(&changes, &nodes);
+    assert!(outcomes.contains(&("add_voter", "ok")), "{outcomes:?}");
+    assert!(outcomes.contains(&("remove_server", "ok")), "{outcomes:?}");
+    // The voters the nemesis read went from the first three to all five.
+    assert_eq!(names(&changes[0]["voters"]), ["n0", "n1", "n2"]);
+    assert!(
+        changes
+            .iter()
+            .any(|change| names(&change["voters"]).len() == 5),
+        "never saw five voters"
+    );
+    // ... and so did the node holding the configuration.
+    let log = fs::read_to_string(latest(&dir).join("node-logs").join("n0.log")).unwrap();
+    assert!(
+        log.contains("args ['--initial-voters', '3'] cwd /tmp"),
+        "the runner adds no flags of its own: {log}"
+    );
+    let voter_counts: Vec<usize> = log
+        .lines()
+        .filter_map(|line| line.split(" voters=").nth(1))
+        .map(|rest| rest.split(' ').next().unwrap().split(',').count())
+        .collect();
+    assert!(voter_counts.contains(&5), "n0.log: {log}");
+    assert!(
+        voter_counts.iter().all(|count| *count >= 3),
+        "n0.log: {log}"
+    );
+
+    let results = results(&dir);
+    let membership = &results["membership"];
+    let ok = outcomes
+        .iter()
+        .filter(|(_, outcome)| *outcome == "ok")
+        .count();
+    assert_eq!(membership["count"], changes.len());
+    assert_eq!(membership["ok-count"], ok);
+    assert_eq!(
+        membership["by-action"]["add_voter"]["ok-count"]
+            .as_u64()
+            .unwrap(),
+        outcomes
+            .iter()
+            .filter(|pair| **pair == ("add_voter", "ok"))
+            .count() as u64
+    );
+    assert_eq!(membership["voters-seen"]["max"], 5);
+    assert_eq!(membership["voters-seen"]["min"], 3);
+    assert_eq!(membership["supported?"], true);
+    assert!(
+        run.stdout
+            .contains(&format!("membership: {} changes (ok {ok}, ", changes.len())),
+        "{}",
+        run.stdout
+    );
+
+    // Admin requests stay out of the client history, which still checks.
+    let history = fs::read_to_string(latest(&dir).join("history.jsonl")).unwrap();
+    for line in history.lines() {
+        let event: Value = serde_json::from_str(line).unwrap();
+        assert!(["read", "write", "cas"].contains(&event["f"].as_str().unwrap()));
+    }
+    assert!(latest(&dir).join("latency-raw.png").exists());
+    assert!(latest(&dir).join("rate.png").exists());
+    let check = check_latest(&dir);
+    assert_eq!(check.code, 0);
+    assert!(check.stdout.contains("verdict: valid"));
+}
+
+#[test]
+fn membership_and_partition_nemeses_run_side_by_side() {
+    let dir = workdir("membership-partition");
+    let run = lin_kv_nodes(
+        &dir,
+        "membership-kv.py",
+        5,
+        &[
+            "--rate",
+            "50",
+            "--time-limit",
+            "5",
+            "--seed",
+            "22",
+            "--nemesis",
+            "membership,partition",
+            "--nemesis-interval",
+            "0.3",
+            "--",
+            "--initial-voters",
+            "3",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let events = nemesis_events(&dir);
+    let changes = membership_events(&events);
+    let outcomes = membership_outcomes(&changes, &["n0", "n1", "n2", "n3", "n4"]);
+    assert!(outcomes.len() >= 2, "{outcomes:?}");
+    let faults: Vec<&str> = event_types(&events)
+        .into_iter()
+        .filter(|kind| *kind != "membership")
+        .collect();
+    assert!(faults.contains(&"partition-start"), "{faults:?}");
+    assert_eq!(
+        faults.last(),
+        Some(&"heal"),
+        "healed at the end: {faults:?}"
+    );
+    // The two schedules interleave: some change happens between two partition events.
+    let first_fault = events.iter().position(|e| e["type"] != "membership");
+    let last_fault = events.iter().rposition(|e| e["type"] != "membership");
+    assert!(
+        events[first_fault.unwrap()..last_fault.unwrap()]
+            .iter()
+            .any(|e| e["type"] == "membership"),
+        "{:?}",
+        event_types(&events)
+    );
+    assert_eq!(results(&dir)["membership"]["count"], changes.len());
+    assert!(run.stdout.contains("membership: "), "{}", run.stdout);
+}
+
+#[test]
+fn membership_nemesis_stops_quietly_on_a_node_without_admin_requests() {
+    let dir = workdir("membership-unsupported");
+    let run = lin_kv(
+        &dir,
+        "membership-kv.py",
+        &[
+            "--rate",
+            "60",
+            "--time-limit",
+            "3",
+            "--seed",
+            "23",
+            "--nemesis",
+            "membership",
+            "--nemesis-interval",
+            "0.2",
+            "--",
+            "--no-admin",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(
+        run.stderr
+            .matches("answered read_config with error 10")
+            .count(),
+        1,
+        "one line, not one per step: {}",
+        run.stderr
+    );
+    assert!(nemesis_events(&dir).is_empty());
+    assert_eq!(results(&dir)["membership"]["supported?"], false);
+    assert_eq!(results(&dir)["membership"]["count"], 0);
+    assert!(run
+        .stdout
+        .contains("membership: not supported by the node (read_config answered error 10)"));
+}
+
+#[test]
+fn a_change_in_flight_at_the_end_does_not_hold_up_the_run() {
+    let dir = workdir("membership-in-flight");
+    let run = lin_kv(
+        &dir,
+        "membership-kv.py",
+        &[
+            "--rate",
+            "60",
+            "--time-limit",
+            "2",
+            "--seed",
+            "25",
+            "--nemesis",
+            "membership",
+            "--nemesis-interval",
+            "0.1",
+            "--",
+            "--silent-changes",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    // The first change is never answered; it would wait 5 s, far past the time limit,
+    // but is given up at most a second after the last operation started.
+    let events = nemesis_events(&dir);
+    let changes = membership_events(&events);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["outcome"], "timeout");
+    let history = fs::read_to_string(latest(&dir).join("history.jsonl")).unwrap();
+    let last_invoke = history
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|event| event["type"] == "invoke")
+        .map(|event| event["time"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let given_up = changes[0]["time"].as_u64().unwrap();
+    assert!(
+        given_up < last_invoke + 1_600_000_000,
+        "given up {:.2} s after the last invocation",
+        (given_up as f64 - last_invoke as f64) / 1e9
+    );
+    assert!(run
+        .stdout
+        .contains("membership: 1 change (ok 0, error 0, timeout 1)"));
+}
+
+#[test]
+fn runs_without_the_membership_nemesis_report_no_membership() {
+    let dir = workdir("no-membership");
+    let run = lin_kv(
+        &dir,
+        "membership-kv.py",
+        &["--rate", "60", "--time-limit", "3", "--seed", "24"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(!run.stdout.contains("membership"), "{}", run.stdout);
+    assert!(results(&dir).get("membership").is_none());
 }

@@ -15,6 +15,8 @@ const BOTTOM: i32 = 436;
 
 const TEXT_SCALE: i32 = 2;
 const TICK_LENGTH: i32 = 5;
+/// How far an instant's mark reaches down from the top border.
+const MARK_LENGTH: i32 = 16;
 const GRID: Rgb = [226, 226, 226];
 const LABEL: Rgb = [40, 40, 40];
 /// Aim for about this many ticks on a linear axis; the step is then rounded to 1, 2 or 5
@@ -194,6 +196,13 @@ impl Frame {
         let (left, right) = (self.x_px(from), self.x_px(to));
         // Even an instant-long fault gets one visible column.
         canvas.tint_rect(left, TOP, right.max(left + 1), BOTTOM, tint);
+    }
+
+    /// A short thick tick hanging from the top border at `at`, for an instant such as a
+    /// membership change.
+    pub fn mark_top(&self, canvas: &mut Canvas, at: f64, color: Rgb) {
+        let x = self.x_px(at);
+        canvas.line((x, TOP + 1), (x, TOP + MARK_LENGTH), 2, color);
     }
 
     /// Border, ticks, tick labels, axis titles and the plot title.

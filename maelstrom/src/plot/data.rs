@@ -1,9 +1,10 @@
 //! From history and nemesis events to what the plots draw: completed operations with
-//! their latencies, fault intervals, and completions per time bucket.
+//! their latencies, fault intervals, membership changes, and completions per time
+//! bucket.
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::history::{Event, EventType, NemesisEvent, NemesisKind, OpFn};
+use crate::history::{Event, EventType, MembershipOutcome, NemesisEvent, NemesisKind, OpFn};
 
 const NANOS_PER_SECOND: f64 = 1e9;
 const NANOS_PER_MILLI: f64 = 1e6;
@@ -81,16 +82,40 @@ pub struct FaultInterval {
     pub end: Option<u64>,
 }
 
-/// The fault kind a nemesis event belongs to, and whether it starts (true) or ends it.
-fn classify(kind: NemesisKind) -> (FaultKind, bool) {
-    match kind {
+/// The fault kind a nemesis event belongs to, and whether it starts (true) or ends it;
+/// `None` for a membership change, which is an instant, not an interval.
+fn classify(kind: NemesisKind) -> Option<(FaultKind, bool)> {
+    Some(match kind {
         NemesisKind::PartitionStart => (FaultKind::Partition, true),
         NemesisKind::Heal => (FaultKind::Partition, false),
         NemesisKind::Kill => (FaultKind::Kill, true),
         NemesisKind::Restart => (FaultKind::Kill, false),
         NemesisKind::Pause => (FaultKind::Pause, true),
         NemesisKind::Resume => (FaultKind::Pause, false),
-    }
+        NemesisKind::Membership => return None,
+    })
+}
+
+/// A membership request, marked at the time its outcome was known.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MembershipMark {
+    pub time: u64,
+    /// Whether the node answered ok; errors and timeouts are marked differently.
+    pub ok: bool,
+}
+
+pub fn membership_marks(nemesis: &[NemesisEvent]) -> Vec<MembershipMark> {
+    nemesis
+        .iter()
+        .filter(|event| event.kind == NemesisKind::Membership)
+        .map(|event| MembershipMark {
+            time: event.time,
+            ok: event
+                .membership
+                .as_ref()
+                .is_some_and(|change| change.outcome == MembershipOutcome::Ok),
+        })
+        .collect()
 }
 
 /// Stands for "every node" in the sets below: a partition involves the whole cluster, and
@@ -106,7 +131,9 @@ pub fn fault_intervals(nemesis: &[NemesisEvent]) -> Vec<FaultInterval> {
     let mut since = [0u64; 3];
     let mut intervals = Vec::new();
     for event in nemesis {
-        let (kind, starts) = classify(event.kind);
+        let Some((kind, starts)) = classify(event.kind) else {
+            continue;
+        };
         let nodes = &mut affected[kind as usize];
         let whole_cluster = kind == FaultKind::Partition || event.nodes.is_empty();
         if starts {
@@ -225,7 +252,57 @@ pub(super) mod tests {
             nodes: nodes.iter().map(|node| node.to_string()).collect(),
             shape: None,
             cut: None,
+            membership: None,
         }
+    }
+
+    /// A membership change answered at `time_ms` with `outcome`.
+    pub fn membership(time_ms: u64, outcome: MembershipOutcome) -> NemesisEvent {
+        NemesisEvent {
+            membership: Some(crate::history::MembershipChange {
+                action: "remove_server".into(),
+                node: "n2".into(),
+                via: "n1".into(),
+                outcome,
+                error: (outcome == MembershipOutcome::Error).then(|| (11, "busy".into())),
+                sent: time_ms.saturating_sub(5) * 1_000_000,
+                voters: vec!["n1".into(), "n2".into(), "n3".into(), "n4".into()],
+                non_voters: Vec::new(),
+                leader: Some("n1".into()),
+            }),
+            ..fault(NemesisKind::Membership, time_ms, &["n2"])
+        }
+    }
+
+    #[test]
+    fn membership_changes_are_marks_not_intervals() {
+        use NemesisKind::*;
+        let nemesis = [
+            fault(Kill, 1000, &["n2"]),
+            membership(1500, MembershipOutcome::Ok),
+            fault(Restart, 2000, &["n2"]),
+            membership(2500, MembershipOutcome::Timeout),
+            membership(3000, MembershipOutcome::Error),
+            // A line with no membership fields (hand-written) is still a mark.
+            fault(Membership, 3500, &[]),
+        ];
+        assert_eq!(
+            fault_intervals(&nemesis),
+            [FaultInterval {
+                kind: FaultKind::Kill,
+                start: 1_000_000_000,
+                end: Some(2_000_000_000)
+            }]
+        );
+        let marks: Vec<(u64, bool)> = membership_marks(&nemesis)
+            .into_iter()
+            .map(|mark| (mark.time / 1_000_000, mark.ok))
+            .collect();
+        assert_eq!(
+            marks,
+            [(1500, true), (2500, false), (3000, false), (3500, false)]
+        );
+        assert_eq!(Timeline::new(&[], &nemesis).buckets, 36);
     }
 
     #[test]

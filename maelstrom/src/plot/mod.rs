@@ -1,7 +1,8 @@
 //! The pictures a person looks at after a run: `latency-raw.png`, one dot per operation
 //! at its invocation time and latency, and `rate.png`, completions per second over
 //! time. Both shade the intervals during which faults were in effect, so a latency spike
-//! or a throughput drop can be read against the partition, kill or pause behind it.
+//! or a throughput drop can be read against the partition, kill or pause behind it, and
+//! mark each membership change with a tick hanging from the top border.
 //!
 //! Everything is drawn here, down to the font and the PNG encoder, so the harness needs
 //! neither font files nor image libraries on the machine that runs it.
@@ -19,7 +20,7 @@ use anyhow::{Context, Result};
 use crate::history::{Event, EventType, NemesisEvent, OpFn};
 use canvas::{Canvas, Rgb, Shape};
 use chart::{Axis, Frame, LegendEntry, Swatch};
-use data::{seconds, FaultInterval, FaultKind, Timeline};
+use data::{seconds, FaultInterval, FaultKind, MembershipMark, Timeline};
 
 /// Writes latency-raw.png and rate.png into `dir`, returns their paths.
 pub fn write_plots(
@@ -45,6 +46,8 @@ const OK_COLOR: Rgb = [31, 119, 180];
 const FAIL_COLOR: Rgb = [214, 39, 40];
 const INFO_COLOR: Rgb = [255, 150, 0];
 const NEUTRAL: Rgb = [90, 90, 90];
+const MEMBERSHIP_OK_COLOR: Rgb = [44, 160, 44];
+const MEMBERSHIP_FAILED_COLOR: Rgb = [120, 120, 120];
 
 /// Outcomes in drawing order: failures and infos are rare and must not disappear under
 /// the mass of ok operations, so they go on top.
@@ -104,6 +107,41 @@ fn fault_legend(faults: &[FaultInterval]) -> Vec<LegendEntry> {
             label: kind.name().to_string(),
         })
         .collect()
+}
+
+fn membership_color(mark: &MembershipMark) -> Rgb {
+    if mark.ok {
+        MEMBERSHIP_OK_COLOR
+    } else {
+        MEMBERSHIP_FAILED_COLOR
+    }
+}
+
+/// Ticks at the membership changes, over the data, and their legend entries (none when
+/// there were no changes): green where the node answered ok, grey for errors and
+/// timeouts. The labels say "config" to fit the legend's width.
+fn mark_membership(
+    frame: &Frame,
+    canvas: &mut Canvas,
+    nemesis: &[NemesisEvent],
+) -> Vec<LegendEntry> {
+    let marks = data::membership_marks(nemesis);
+    for mark in &marks {
+        frame.mark_top(canvas, seconds(mark.time), membership_color(mark));
+    }
+    let ok = marks.iter().filter(|mark| mark.ok).count();
+    let failed = marks.len() - ok;
+    [
+        (ok, MEMBERSHIP_OK_COLOR, "config ok"),
+        (failed, MEMBERSHIP_FAILED_COLOR, "config err"),
+    ]
+    .into_iter()
+    .filter(|(count, _, _)| *count > 0)
+    .map(|(count, color, label)| LegendEntry {
+        swatch: Swatch::Line(color),
+        label: format!("{label} {count}"),
+    })
+    .collect()
 }
 
 /// A log axis with room around the data, so the slowest operations (often all at the
@@ -166,10 +204,16 @@ pub(crate) fn render_latency(history: &[Event], nemesis: &[NemesisEvent]) -> Can
         swatch: Swatch::Marker(shape(f), NEUTRAL),
         label: format!("{f:?}").to_lowercase(),
     });
+    let membership_legend = mark_membership(&frame, &mut canvas, nemesis);
 
     frame.draw_legend(
         &mut canvas,
-        &[outcome_legend, f_legend.into(), fault_legend(&faults)],
+        &[
+            outcome_legend,
+            f_legend.into(),
+            fault_legend(&faults),
+            membership_legend,
+        ],
     );
     canvas
 }
@@ -234,7 +278,11 @@ pub(crate) fn render_rate(history: &[Event], nemesis: &[NemesisEvent]) -> Canvas
         });
     }
 
-    frame.draw_legend(&mut canvas, &[legend, fault_legend(&faults)]);
+    let membership_legend = mark_membership(&frame, &mut canvas, nemesis);
+    frame.draw_legend(
+        &mut canvas,
+        &[legend, fault_legend(&faults), membership_legend],
+    );
     canvas
 }
 

@@ -1,6 +1,6 @@
-use super::data::tests::{event, fault};
+use super::data::tests::{event, fault, membership};
 use super::*;
-use crate::history::NemesisKind;
+use crate::history::{MembershipOutcome, NemesisKind};
 
 /// Ten processes issuing operations over ten seconds, latencies from 1 to 500 ms.
 fn steady_history() -> Vec<Event> {
@@ -114,6 +114,56 @@ fn open_interval_runs_to_the_end_and_kinds_have_their_own_colors() {
     assert!(column_count(&canvas, &frame, frame.x_px(end) - 1, pause) > rows / 2);
     assert_eq!(column_count(&canvas, &frame, frame.x_px(1.5), pause), 0);
     assert_eq!(column_count(&canvas, &frame, frame.x_px(end) - 1, kill), 0);
+}
+
+#[test]
+fn membership_changes_are_ticks_at_the_top_and_shade_nothing() {
+    let history = steady_history();
+    let nemesis = [
+        membership(2000, MembershipOutcome::Ok),
+        membership(5000, MembershipOutcome::Timeout),
+        membership(7000, MembershipOutcome::Error),
+    ];
+    let frame = time_frame(&history, &nemesis);
+    let top = frame.inner_rows().start;
+    let bottom = frame.inner_rows().end;
+    for canvas in [
+        render_latency(&history, &nemesis),
+        render_rate(&history, &nemesis),
+    ] {
+        assert_eq!(canvas.pixel(frame.x_px(2.0), top + 4), MEMBERSHIP_OK_COLOR);
+        for at in [5.0, 7.0] {
+            assert_eq!(
+                canvas.pixel(frame.x_px(at), top + 4),
+                MEMBERSHIP_FAILED_COLOR
+            );
+        }
+        // A tick, not a line across the plot, and no fault shading anywhere.
+        assert_ne!(
+            canvas.pixel(frame.x_px(2.0), bottom - 40),
+            MEMBERSHIP_OK_COLOR
+        );
+        for kind in FaultKind::ALL {
+            for at in [1.0, 2.0, 4.5, 7.0] {
+                assert_eq!(
+                    column_count(&canvas, &frame, frame.x_px(at), fault_tint(kind)),
+                    0
+                );
+            }
+        }
+    }
+    // Plots of membership events alone, or with the other faults, are written too.
+    let dir = std::env::temp_dir().join(format!("raft-ng-plot-membership-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mixed = [
+        fault(NemesisKind::PartitionStart, 1000, &["n1", "n2", "n3"]),
+        membership(1500, MembershipOutcome::Ok),
+        fault(NemesisKind::Heal, 3000, &[]),
+        fault(NemesisKind::Membership, 4000, &[]),
+    ];
+    assert_eq!(write_plots(&dir, &[], &mixed).unwrap().len(), 2);
+    assert_eq!(write_plots(&dir, &history, &nemesis).unwrap().len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

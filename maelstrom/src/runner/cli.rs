@@ -20,8 +20,12 @@ test flags:
   --time-limit SECS         no new operations after this (default 60)
   --latency MS              node-to-node latency (default 0)
   --latency-dist DIST       constant | uniform | exponential (default constant)
-  --nemesis FAULTS          comma list of partition, kill, pause
-  --nemesis-interval SECS   mean seconds between fault starts and stops (default 10)
+  --nemesis FAULTS          comma list of partition, kill, pause, membership
+                            (membership: add and remove servers and transfer the
+                            leadership through the node's admin API, alongside the
+                            other faults, on its own schedule)
+  --nemesis-interval SECS   mean seconds between fault starts and stops, and between
+                            membership changes (default 10)
   --node-data-dir           pass --data-dir <run dir>/data to every node
   --log-stderr              echo node stderr to our stderr
   --test-count N            run the test N times; exit code is the worst (default 1)
@@ -75,6 +79,9 @@ pub struct TestOptions {
     pub latency_dist: LatencyDist,
     /// Enabled fault kinds, each at most once, in the order given.
     pub nemesis: Vec<Fault>,
+    /// `--nemesis membership`: membership changes on their own schedule, next to the
+    /// one-fault-at-a-time nemesis of `nemesis`.
+    pub membership: bool,
     pub nemesis_interval: Duration,
     pub node_data_dir: bool,
     pub log_stderr: bool,
@@ -225,7 +232,11 @@ fn parse_concurrency(text: &str) -> Result<ConcurrencySpec, UsageError> {
     })
 }
 
-fn parse_nemesis(text: &str, faults: &mut Vec<Fault>) -> Result<(), UsageError> {
+fn parse_nemesis(
+    text: &str,
+    faults: &mut Vec<Fault>,
+    membership: &mut bool,
+) -> Result<(), UsageError> {
     for name in text
         .split(',')
         .map(str::trim)
@@ -235,9 +246,13 @@ fn parse_nemesis(text: &str, faults: &mut Vec<Fault>) -> Result<(), UsageError> 
             "partition" => Fault::Partition,
             "kill" => Fault::Kill,
             "pause" => Fault::Pause,
+            "membership" => {
+                *membership = true;
+                continue;
+            }
             other => {
                 return Err(usage_error(format!(
-                    "unknown nemesis {other:?}: expected partition, kill or pause"
+                    "unknown nemesis {other:?}: expected partition, kill, pause or membership"
                 )))
             }
         };
@@ -259,6 +274,7 @@ fn parse_test(args: &[String]) -> Result<Command, UsageError> {
     let mut latency_ms: f64 = 0.0;
     let mut latency_dist = LatencyDist::Constant;
     let mut nemesis = Vec::new();
+    let mut membership = false;
     let mut nemesis_interval = Duration::from_secs(10);
     let mut node_data_dir = false;
     let mut log_stderr = false;
@@ -307,7 +323,7 @@ fn parse_test(args: &[String]) -> Result<Command, UsageError> {
                     }
                 }
             }
-            "--nemesis" => parse_nemesis(&reader.value(&flag)?, &mut nemesis)?,
+            "--nemesis" => parse_nemesis(&reader.value(&flag)?, &mut nemesis, &mut membership)?,
             "--nemesis-interval" => {
                 nemesis_interval = parse_positive_seconds(&flag, &reader.value(&flag)?)?
             }
@@ -376,6 +392,7 @@ fn parse_test(args: &[String]) -> Result<Command, UsageError> {
         latency_ms,
         latency_dist,
         nemesis,
+        membership,
         nemesis_interval,
         node_data_dir,
         log_stderr,
@@ -443,6 +460,7 @@ mod tests {
         assert_eq!(options.latency_ms, 0.0);
         assert_eq!(options.latency_dist, LatencyDist::Constant);
         assert!(options.nemesis.is_empty());
+        assert!(!options.membership);
         assert_eq!(options.nemesis_interval, Duration::from_secs(10));
         assert_eq!(options.test_count, 1);
         assert!(!options.node_data_dir && !options.log_stderr);
@@ -498,12 +516,37 @@ mod tests {
             options.nemesis,
             [Fault::Partition, Fault::Kill, Fault::Pause]
         );
+        assert!(!options.membership);
         assert_eq!(options.nemesis_interval, Duration::from_millis(1500));
         assert!(options.node_data_dir && options.log_stderr);
         assert_eq!(options.test_count, 3);
         assert_eq!(options.seed, 42);
         assert_eq!(options.check_budget, Duration::from_secs(5));
         assert_eq!(options.node_args, ["--verbose", "2"]);
+    }
+
+    #[test]
+    fn membership_combines_with_the_faults_but_is_not_one_of_them() {
+        let options = test_options("test -w lin-kv --bin x --nemesis membership");
+        assert!(options.membership);
+        assert!(options.nemesis.is_empty(), "no one-at-a-time fault");
+        let options = test_options(
+            "test -w lin-kv --bin x --nemesis partition,membership --nemesis kill,membership \
+             -- --initial-voters 3",
+        );
+        assert!(options.membership);
+        assert_eq!(options.nemesis, [Fault::Partition, Fault::Kill]);
+        // The node's flag is the user's business: passed on as given, never added.
+        assert_eq!(options.node_args, ["--initial-voters", "3"]);
+        let options = test_options("test -w lin-kv --bin x --nemesis pause,,membership");
+        assert!(options.membership && options.nemesis == [Fault::Pause]);
+        let message = error("test -w lin-kv --bin x --nemesis partition,members");
+        assert!(message.contains("\"members\""), "{message}");
+        assert!(
+            message.contains("partition, kill, pause or membership"),
+            "{message}"
+        );
+        assert!(USAGE.contains("partition, kill, pause, membership"));
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //! - `network`: message schema checks, per-node delivery queues, latency, partitions.
 //! - `client` and `workload`: init, worker threads, and the lin-kv rules they follow.
 //! - `nemesis`: partition, kill and pause faults.
+//! - `membership`: membership changes through the node's admin API.
 //! - `recorder`, `progress`, `results`, `store`: what a run records, shows and leaves behind.
 
 pub mod cli;
 mod client;
+mod membership;
 mod nemesis;
 mod network;
 mod process;

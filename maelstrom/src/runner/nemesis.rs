@@ -8,7 +8,8 @@
 //!   same binary and arguments, and initialise it again from a fresh client.
 //!
 //! Only one fault is in force at a time. At the end everything is healed, resumed and
-//! restarted, so the last in-flight operations can finish.
+//! restarted, so the last in-flight operations can finish. Membership changes
+//! (`--nemesis membership`) are not faults: they run beside this, in `membership`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -208,6 +209,7 @@ impl Nemesis {
                 nodes,
                 shape: shape.map(|shape| shape.name().to_string()),
                 cut,
+                membership: None,
             },
         );
     }

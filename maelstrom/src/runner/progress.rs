@@ -1,5 +1,5 @@
-//! The live progress line on stderr: elapsed time, operations so far and the fault in
-//! force. On a terminal it is redrawn in place every second; otherwise (CI logs) a plain
+//! The live progress line on stderr: elapsed time, operations so far, the fault in
+//! force and, under `--nemesis membership`, the last membership change. On a terminal it is redrawn in place every second; otherwise (CI logs) a plain
 //! line is printed every few seconds.
 
 use std::io::{IsTerminal, Write};
@@ -53,15 +53,20 @@ impl Progress {
             active if active.is_empty() => "none".to_string(),
             active => active,
         };
+        let membership = match self.nemesis.membership() {
+            last if last.is_empty() => String::new(),
+            last => format!(" | membership: {last}"),
+        };
         format!(
-            "[{:>5.1}s/{}s] ops {} ok {} fail {} info {} | faults: {}",
+            "[{:>5.1}s/{}s] ops {} ok {} fail {} info {} | faults: {}{}",
             self.run.elapsed().as_secs_f64(),
             self.time_limit.as_secs_f64(),
             counts.invoked.load(Ordering::Relaxed),
             counts.ok.load(Ordering::Relaxed),
             counts.fail.load(Ordering::Relaxed),
             counts.info.load(Ordering::Relaxed),
-            faults
+            faults,
+            membership
         )
     }
 }

@@ -109,10 +109,12 @@ impl HistoryLog {
     }
 }
 
-/// The faults injected, plus a description of what is in force now for the progress line.
+/// The faults injected and membership changes made, plus for the progress line a
+/// description of the fault in force now and of the last membership change.
 pub struct NemesisLog {
     events: Mutex<Vec<NemesisEvent>>,
     active: Mutex<String>,
+    membership: Mutex<String>,
 }
 
 impl NemesisLog {
@@ -120,6 +122,7 @@ impl NemesisLog {
         NemesisLog {
             events: Mutex::new(Vec::new()),
             active: Mutex::new(String::new()),
+            membership: Mutex::new(String::new()),
         }
     }
 
@@ -135,6 +138,15 @@ impl NemesisLog {
 
     pub fn active(&self) -> String {
         self.active.lock().unwrap().clone()
+    }
+
+    pub fn set_membership(&self, description: String) {
+        *self.membership.lock().unwrap() = description;
+    }
+
+    /// The last membership change and its outcome; empty before the first.
+    pub fn membership(&self) -> String {
+        self.membership.lock().unwrap().clone()
     }
 
     pub fn snapshot(&self) -> Vec<NemesisEvent> {

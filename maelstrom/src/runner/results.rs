@@ -1,11 +1,12 @@
 //! The verdict, results.json (with Maelstrom's names) and the summary printed at the end.
 
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
+use super::membership::MembershipReport;
 use super::network::{NetCounts, TrafficCounts};
 use crate::checker::{CheckReport, Validity};
-use crate::history::{Event, EventType, OpFn};
+use crate::history::{Event, EventType, MembershipOutcome, NemesisEvent, NemesisKind, OpFn};
 
 const FUNCTIONS: [OpFn; 3] = [OpFn::Read, OpFn::Write, OpFn::Cas];
 
@@ -217,6 +218,122 @@ fn latency_json(summary: Option<LatencySummary>) -> Value {
     }
 }
 
+/// Membership requests by outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutcomeTally {
+    pub ok: u64,
+    pub error: u64,
+    pub timeout: u64,
+}
+
+impl OutcomeTally {
+    pub fn count(&self) -> u64 {
+        self.ok + self.error + self.timeout
+    }
+
+    fn add(&mut self, outcome: MembershipOutcome) {
+        match outcome {
+            MembershipOutcome::Ok => self.ok += 1,
+            MembershipOutcome::Error => self.error += 1,
+            MembershipOutcome::Timeout => self.timeout += 1,
+        }
+    }
+
+    fn to_json(self) -> Value {
+        json!({
+            "count": self.count(),
+            "ok-count": self.ok,
+            "error-count": self.error,
+            "timeout-count": self.timeout,
+        })
+    }
+}
+
+/// What the membership nemesis did: its requests by action and outcome, from
+/// nemesis.jsonl, and what its read_configs saw.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MembershipSummary {
+    pub total: OutcomeTally,
+    pub by_action: BTreeMap<String, OutcomeTally>,
+    /// Error replies by code.
+    pub error_codes: BTreeMap<i64, u64>,
+    pub report: MembershipReport,
+}
+
+impl MembershipSummary {
+    pub fn of(nemesis: &[NemesisEvent], report: &MembershipReport) -> MembershipSummary {
+        let mut summary = MembershipSummary {
+            report: report.clone(),
+            ..MembershipSummary::default()
+        };
+        let changes = nemesis
+            .iter()
+            .filter(|event| event.kind == NemesisKind::Membership)
+            .filter_map(|event| event.membership.as_ref());
+        for change in changes {
+            summary.total.add(change.outcome);
+            summary
+                .by_action
+                .entry(change.action.clone())
+                .or_default()
+                .add(change.outcome);
+            if let Some((code, _)) = &change.error {
+                *summary.error_codes.entry(*code).or_default() += 1;
+            }
+        }
+        summary
+    }
+
+    fn to_json(&self) -> Value {
+        let mut json = self.total.to_json();
+        json["by-action"] = Value::Object(
+            self.by_action
+                .iter()
+                .map(|(action, tally)| (action.clone(), tally.to_json()))
+                .collect(),
+        );
+        json["error-codes"] = Value::Object(
+            self.error_codes
+                .iter()
+                .map(|(code, count)| (code.to_string(), json!(count)))
+                .collect(),
+        );
+        json["supported?"] = json!(!self.report.unsupported);
+        json["read-config-failures"] = json!(self.report.config_failures);
+        json["voters-seen"] = match self.report.voters_seen {
+            Some((fewest, most)) => json!({"min": fewest, "max": most}),
+            None => Value::Null,
+        };
+        json
+    }
+
+    /// The summary's line, e.g. `membership: 12 changes (ok 9, error 2, timeout 1)`.
+    fn line(&self) -> String {
+        if self.report.unsupported {
+            return "membership: not supported by the node (read_config answered error 10)".into();
+        }
+        let total = self.total;
+        let mut line = format!(
+            "membership: {} change{} (ok {}, error {}, timeout {})",
+            total.count(),
+            if total.count() == 1 { "" } else { "s" },
+            total.ok,
+            total.error,
+            total.timeout
+        );
+        if let Some((fewest, most)) = self.report.voters_seen {
+            line.push_str(&format!("; committed voters {fewest} to {most}"));
+        }
+        if self.report.config_failures > 0 {
+            line.push_str(&format!(
+                "; read_config unanswered {} times",
+                self.report.config_failures
+            ));
+        }
+        line
+    }
+}
+
 /// Everything the summary and results.json report.
 pub struct RunFigures {
     pub verdict: Verdict,
@@ -227,6 +344,8 @@ pub struct RunFigures {
     /// Ok operations per second over the span of the history.
     pub throughput: f64,
     pub net: NetCounts,
+    /// Only when the membership nemesis ran.
+    pub membership: Option<MembershipSummary>,
 }
 
 impl RunFigures {
@@ -255,6 +374,7 @@ impl RunFigures {
             throughput,
             net,
             stats,
+            membership: None,
         }
     }
 
@@ -320,6 +440,9 @@ impl RunFigures {
             ),
         );
         results.insert("throughput".into(), json!(round2(self.throughput)));
+        if let Some(membership) = &self.membership {
+            results.insert("membership".into(), membership.to_json());
+        }
         Value::Object(results)
     }
 
@@ -364,6 +487,9 @@ impl RunFigures {
             self.msgs_per_op(self.net.all.sent),
             self.msgs_per_op(self.net.servers.sent)
         ));
+        if let Some(membership) = &self.membership {
+            lines.push(membership.line());
+        }
         lines.push(format!("store: {store}"));
         lines.join("\n")
     }
@@ -420,6 +546,95 @@ mod tests {
         assert_eq!(json["stats"]["valid?"], false);
         assert_eq!(json["availability"]["ok-fraction"], 0.5);
         assert_eq!(json["valid?"], true);
+    }
+
+    fn change(action: &str, outcome: MembershipOutcome, code: Option<i64>) -> NemesisEvent {
+        NemesisEvent {
+            time: 0,
+            kind: NemesisKind::Membership,
+            nodes: vec!["n3".into()],
+            shape: None,
+            cut: None,
+            membership: Some(crate::history::MembershipChange {
+                action: action.into(),
+                node: "n3".into(),
+                via: "n0".into(),
+                outcome,
+                error: code.map(|code| (code, "no".into())),
+                sent: 0,
+                voters: vec!["n0".into()],
+                non_voters: Vec::new(),
+                leader: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn membership_summary_counts_by_action_and_outcome() {
+        use MembershipOutcome::*;
+        let nemesis = vec![
+            change("add_voter", Ok, None),
+            change("add_voter", Error, Some(11)),
+            change("remove_server", Ok, None),
+            change("remove_server", Timeout, None),
+            change("transfer_leadership", Error, Some(11)),
+            change("transfer_leadership", Error, Some(12)),
+            NemesisEvent {
+                kind: NemesisKind::Heal,
+                membership: None,
+                ..change("ignored", Ok, None)
+            },
+        ];
+        let report = MembershipReport {
+            unsupported: false,
+            config_failures: 2,
+            voters_seen: Some((3, 5)),
+        };
+        let summary = MembershipSummary::of(&nemesis, &report);
+        let mut figures = RunFigures::new(&[], Verdict::Valid, None, NetCounts::default());
+        assert!(figures.to_json(None, 1).get("membership").is_none());
+        assert!(!figures.summary("s").contains("membership"));
+        figures.membership = Some(summary);
+        let json = figures.to_json(None, 1);
+        let membership = &json["membership"];
+        assert_eq!(
+            (
+                &membership["count"],
+                &membership["ok-count"],
+                &membership["error-count"],
+                &membership["timeout-count"]
+            ),
+            (&json!(6), &json!(2), &json!(3), &json!(1))
+        );
+        assert_eq!(membership["by-action"]["add_voter"]["ok-count"], 1);
+        assert_eq!(membership["by-action"]["remove_server"]["timeout-count"], 1);
+        assert_eq!(
+            membership["by-action"]["transfer_leadership"]["error-count"],
+            2
+        );
+        assert!(membership["by-action"].get("ignored").is_none());
+        assert_eq!(membership["error-codes"], json!({"11": 2, "12": 1}));
+        assert_eq!(membership["voters-seen"], json!({"min": 3, "max": 5}));
+        assert_eq!(membership["read-config-failures"], 2);
+        assert_eq!(membership["supported?"], true);
+        let summary = figures.summary("s");
+        assert!(
+            summary.contains(
+                "membership: 6 changes (ok 2, error 3, timeout 1); committed voters 3 to 5; \
+                 read_config unanswered 2 times\nstore: s"
+            ),
+            "{summary}"
+        );
+
+        let unsupported = MembershipReport {
+            unsupported: true,
+            ..MembershipReport::default()
+        };
+        figures.membership = Some(MembershipSummary::of(&[], &unsupported));
+        assert_eq!(figures.to_json(None, 1)["membership"]["supported?"], false);
+        assert!(figures
+            .summary("s")
+            .contains("membership: not supported by the node"));
     }
 
     #[test]

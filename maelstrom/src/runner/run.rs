@@ -12,12 +12,13 @@ use rand::SeedableRng;
 
 use super::cli::TestOptions;
 use super::client::{initialize, run_worker, ClientConn, Workload};
+use super::membership::{MembershipNemesis, MembershipReport};
 use super::nemesis::Nemesis;
 use super::network::{NetCounts, Network};
 use super::process::{NodeLaunch, NodeProcess};
 use super::progress::Progress;
 use super::recorder::{HistoryLog, NemesisLog, RunState};
-use super::results::{self, RunFigures, Verdict};
+use super::results::{self, MembershipSummary, RunFigures, Verdict};
 use super::store::{self, RunDir};
 use super::workload::{client_timeout, KeyGroups, RateSchedule};
 use crate::checker;
@@ -35,6 +36,7 @@ enum Stream {
     Rate = 2,
     Nemesis = 3,
     Workers = 4,
+    Membership = 5,
 }
 
 fn derive_seed(seed: u64, stream: Stream, index: u64) -> u64 {
@@ -91,7 +93,7 @@ pub fn run_test(options: &TestOptions, seed: u64) -> Verdict {
     );
     let delivery = network.start_delivery();
 
-    let workload_span = drive(
+    let (workload_span, membership) = drive(
         options,
         seed,
         &run,
@@ -117,6 +119,7 @@ pub fn run_test(options: &TestOptions, seed: u64) -> Verdict {
         crash: run.crash_reason(),
         net: network.counts(),
         workload_span,
+        membership,
     };
     finish(options, seed, &run_dir, recorded)
 }
@@ -128,10 +131,13 @@ struct Recorded {
     crash: Option<String>,
     net: NetCounts,
     workload_span: Duration,
+    /// What the membership nemesis saw, when it ran.
+    membership: Option<MembershipReport>,
 }
 
-/// Starts and initialises the nodes, then runs workers, nemesis and progress until the
-/// time limit (or a crash). Returns how long the workload ran.
+/// Starts and initialises the nodes, then runs workers, nemeses and progress until the
+/// time limit (or a crash). Returns how long the workload ran, and the membership
+/// nemesis's report when it ran.
 fn drive(
     options: &TestOptions,
     seed: u64,
@@ -140,16 +146,16 @@ fn drive(
     nodes: &[Arc<NodeProcess>],
     history: &Arc<HistoryLog>,
     nemesis_log: &Arc<NemesisLog>,
-) -> Duration {
+) -> (Duration, Option<MembershipReport>) {
     for node in nodes {
         if let Err(reason) = node.start(network, run) {
             run.crash(reason);
-            return Duration::ZERO;
+            return (Duration::ZERO, None);
         }
     }
     if let Err(reason) = initialize(network, run, &options.node_ids, &options.node_ids) {
         run.crash(reason);
-        return Duration::ZERO;
+        return (Duration::ZERO, None);
     }
     // Maelstrom opens one setup client per node that never sends; they take ids too.
     for _ in &options.node_ids {
@@ -158,6 +164,10 @@ fn drive(
     let clients: Vec<ClientConn> = (0..options.concurrency)
         .map(|_| ClientConn::open(network, network.allocate_client_id()))
         .collect();
+    // The membership nemesis's own client, numbered after the workers.
+    let membership_client = options
+        .membership
+        .then(|| ClientConn::open(network, network.allocate_client_id()));
 
     let started = Instant::now();
     let workload = Workload {
@@ -173,7 +183,7 @@ fn drive(
     let (stop_nemesis, nemesis_stopped) = crossbeam_channel::bounded::<()>(0);
     let (stop_progress, progress_stopped) = crossbeam_channel::bounded::<()>(0);
 
-    thread::scope(|scope| {
+    let membership = thread::scope(|scope| {
         let workers: Vec<_> = clients
             .into_iter()
             .enumerate()
@@ -193,9 +203,22 @@ fn drive(
                 faults: options.nemesis.clone(),
                 interval: options.nemesis_interval,
                 rng: StdRng::seed_from_u64(derive_seed(seed, Stream::Nemesis, 0)),
-                stop: nemesis_stopped,
+                stop: nemesis_stopped.clone(),
             };
             scope.spawn(move || nemesis.run())
+        });
+        // Membership changes run on their own schedule, next to the faults above.
+        let membership = membership_client.map(|client| {
+            let membership = MembershipNemesis {
+                run: Arc::clone(run),
+                log: Arc::clone(nemesis_log),
+                client,
+                node_ids: options.node_ids.clone(),
+                interval: options.nemesis_interval,
+                rng: StdRng::seed_from_u64(derive_seed(seed, Stream::Membership, 0)),
+                stop: nemesis_stopped.clone(),
+            };
+            scope.spawn(move || membership.run())
         });
         let progress = Progress {
             run: Arc::clone(run),
@@ -215,12 +238,15 @@ fn drive(
         if let Some(nemesis) = nemesis {
             let _ = nemesis.join();
         }
+        // A change in flight gets a short grace to answer, then counts as timed out.
+        let membership = membership.map(|membership| membership.join().unwrap_or_default());
         for worker in workers {
             let _ = worker.join();
         }
         drop(stop_progress);
+        membership
     });
-    started.elapsed()
+    (started.elapsed(), membership)
 }
 
 /// Checks the history, writes the store files and prints the summary.
@@ -231,6 +257,7 @@ fn finish(options: &TestOptions, seed: u64, run_dir: &RunDir, recorded: Recorded
         crash,
         net,
         workload_span,
+        membership,
     } = recorded;
     let (verdict, workload) = match &crash {
         Some(reason) => {
@@ -248,7 +275,13 @@ fn finish(options: &TestOptions, seed: u64, run_dir: &RunDir, recorded: Recorded
             (verdict, Some(report.to_json()))
         }
     };
-    let figures = RunFigures::new(&history, verdict, crash, net);
+    let mut figures = RunFigures::new(&history, verdict, crash, net);
+    if options.membership {
+        figures.membership = Some(MembershipSummary::of(
+            &nemesis,
+            &membership.unwrap_or_default(),
+        ));
+    }
     if let Err(error) = write_outputs(run_dir, &figures, workload, seed, &history, &nemesis) {
         eprintln!("harness: {error:#}");
         return Verdict::Crash;
