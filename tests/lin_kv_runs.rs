@@ -25,8 +25,8 @@ fn harness() -> PathBuf {
     harness
 }
 
-/// Runs one test and asserts from its results.json that it was valid.
-fn run_valid(name: &str, args: &[&str]) {
+/// Runs one test, asserts from its results.json that it was valid, and returns them.
+fn run_valid(name: &str, args: &[&str]) -> Value {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let dir = std::env::temp_dir().join(format!("raft-ng-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -66,6 +66,7 @@ fn run_valid(name: &str, args: &[&str]) {
     let ok = results["stats"]["ok-count"].as_u64().unwrap_or(0);
     assert!(ok > 100, "{name}: only {ok} operations succeeded");
     let _ = std::fs::remove_dir_all(&dir);
+    results
 }
 
 /// 2n clients at 100 ops/s for `seconds`, under `nemesis` every `interval` seconds.
@@ -77,7 +78,7 @@ fn lin_kv(
     interval: &str,
     seed: &str,
     durable: bool,
-) {
+) -> Value {
     let mut args = vec![
         "--node-count",
         nodes,
@@ -97,7 +98,25 @@ fn lin_kv(
     if durable {
         args.push("--node-data-dir");
     }
-    run_valid(name, &args);
+    if nemesis.contains("membership") {
+        // Two servers start outside the cluster, so that it can grow to five.
+        args.extend(["--", "--initial-voters", "3"]);
+    }
+    run_valid(name, &args)
+}
+
+/// The membership nemesis really changed the membership: it grew the cluster to every
+/// node, and most of its requests succeeded.
+fn assert_membership_changed(name: &str, results: &Value) {
+    let membership = &results["membership"];
+    let ok = membership["ok-count"].as_u64().unwrap_or(0);
+    let count = membership["count"].as_u64().unwrap_or(0);
+    assert!(
+        ok >= 5 && ok * 2 >= count,
+        "{name}: only {ok} of {count} membership changes succeeded: {membership}"
+    );
+    assert_eq!(membership["voters-seen"]["min"], 3, "{name}: {membership}");
+    assert_eq!(membership["voters-seen"]["max"], 5, "{name}: {membership}");
 }
 
 #[test]
@@ -123,4 +142,24 @@ fn five_durable_nodes_paused_and_resumed() {
 #[test]
 fn five_durable_nodes_under_partitions_kills_and_pauses() {
     lin_kv("5-all", "5", "30", "partition,kill,pause", "2", "13", true);
+}
+
+#[test]
+fn five_nodes_under_membership_changes() {
+    let results = lin_kv("5-membership", "5", "30", "membership", "2", "17", false);
+    assert_membership_changed("5-membership", &results);
+}
+
+#[test]
+fn five_durable_nodes_under_membership_changes_partitions_and_kills() {
+    let results = lin_kv(
+        "5-membership-all",
+        "5",
+        "30",
+        "membership,partition,kill",
+        "2",
+        "19",
+        true,
+    );
+    assert_membership_changed("5-membership-all", &results);
 }

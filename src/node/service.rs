@@ -1,6 +1,8 @@
 //! The service thread's work: each inbound message enters the monitor, changes the
 //! core, and leaves its effects to the other threads.
 
+use rand::seq::IteratorRandom;
+
 use super::monitor::{Monitor, State};
 use crate::kv::{Command, KvOp};
 use crate::protocol::{self, code, ClientRef, Forward, Request};
@@ -26,10 +28,24 @@ pub fn client_request(monitor: &Monitor, origin: ClientRef, request: Request, ho
         return;
     }
     let me = state.raft.id().clone();
-    let leader = state.raft.leader().cloned();
+    let next_hop = match state.raft.leader() {
+        Some(leader) if *leader != me => Some(leader.clone()),
+        // A server outside the voters (not yet added, or removed) may never hear from
+        // a leader; the voters it knows of likely have.
+        _ if !state.raft.voters().contains(&me) => state
+            .raft
+            .voters()
+            .iter()
+            .filter(|v| **v != me)
+            .choose(&mut rand::thread_rng())
+            .cloned(),
+        // A voter without a leader is in an election: fail fast rather than send the
+        // request where a partition may swallow it.
+        _ => None,
+    };
     drop(state);
-    match leader {
-        Some(leader) if leader != me && hops < MAX_HOPS => {
+    match next_hop {
+        Some(leader) if hops < MAX_HOPS => {
             if monitor.verbose {
                 eprintln!(
                     "{me}: forwarding {}:{} to {leader}",

@@ -208,6 +208,10 @@ impl Raft {
     pub fn log(&self) -> &RaftLog {
         &self.log
     }
+    /// The voters of the configuration in force.
+    pub fn voters(&self) -> &BTreeSet<NodeId> {
+        &self.config().voters
+    }
 
     /// Advances timers: the election timeout for followers and candidates, the
     /// check-quorum period and admin deadlines for leaders.
