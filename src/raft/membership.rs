@@ -183,14 +183,16 @@ impl Configurations {
         }
     }
 
-    /// Drops what a newer committed configuration has replaced for good.
-    pub(super) fn committed_up_to(&mut self, commit_index: Index) {
+    /// Drops what a newer committed configuration has replaced for good. Returns
+    /// whether anything was: a configuration entry has just committed.
+    pub(super) fn committed_up_to(&mut self, commit_index: Index) -> bool {
         let keep_from = self
             .entries
             .iter()
             .rposition(|(index, _)| *index <= commit_index)
             .unwrap_or(0);
         self.entries.drain(..keep_from);
+        keep_from > 0
     }
 }
 
@@ -421,7 +423,10 @@ impl Raft {
         self.pending_changes = waiting;
         self.admin_outcomes
             .extend(done.into_iter().map(|(id, _)| (id, AdminOutcome::Done)));
-        self.configs.committed_up_to(commit);
+        if !self.configs.committed_up_to(commit) {
+            return;
+        }
+        // Servers only the replaced configuration had no longer get the log.
         self.sync_progress();
         if self.role == Role::Leader
             && !self.config().is_voter(&self.id)

@@ -134,7 +134,8 @@ impl Raft {
                 self.append_from_leader(entries);
                 if leader_commit > self.commit_index {
                     self.commit_index = leader_commit.min(last_new).max(self.commit_index);
-                    self.configs.committed_up_to(self.commit_index);
+                    // Followers only prune: they have no one to replicate to.
+                    let _ = self.configs.committed_up_to(self.commit_index);
                 }
                 Message::AppendEntriesResponse {
                     term: self.term,
