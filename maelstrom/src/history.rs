@@ -1,9 +1,11 @@
 //! The files a run leaves behind: `history.jsonl` (one client event per line) and
 //! `nemesis.jsonl` (one fault or membership change per line). The checker, the result
-//! figures and the plots all read these types, and `harness check` re-reads them from
+//! figures and the plots all read these types, and pair invocations with their
+//! completions the same way ([`pair_invocations`]); `harness check` re-reads them from
 //! disk. Membership changes are admin requests, not lin-kv operations, so they go to
 //! `nemesis.jsonl` only and the checker never sees them.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
@@ -144,6 +146,62 @@ pub struct MembershipChange {
     pub leader: Option<String>,
 }
 
+/// One invocation and the completion that answered it, as indices into the history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpPair {
+    /// The invoke event.
+    pub invoke: usize,
+    /// The ok, fail or info event that completed it; `None` when it never completed:
+    /// still in flight when the history ends, or left behind by a later invocation of
+    /// the same process.
+    pub completion: Option<usize>,
+}
+
+impl OpPair {
+    /// The invoke and completion events, when the operation completed.
+    pub fn completed<'a>(&self, history: &'a [Event]) -> Option<(&'a Event, &'a Event)> {
+        let completion = self.completion?;
+        Some((&history[self.invoke], &history[completion]))
+    }
+}
+
+/// Every invocation in `history` with its completion, in order of invocation (history
+/// index). A process has at most one operation in flight, so a completion belongs to the
+/// latest open invocation of its process.
+pub fn pair_invocations(history: &[Event]) -> Vec<OpPair> {
+    // Events are written in time order; sorting (stably) only guards against a history
+    // stitched together from several writers.
+    let mut order: Vec<usize> = (0..history.len()).collect();
+    order.sort_by_key(|&i| history[i].time);
+
+    let mut open: HashMap<u64, usize> = HashMap::new();
+    let mut pairs = Vec::with_capacity(history.len() / 2 + 1);
+    for index in order {
+        let event = &history[index];
+        if event.kind == EventType::Invoke {
+            // A second invocation while one is open: the first never got an answer.
+            if let Some(orphan) = open.insert(event.process, index) {
+                pairs.push(OpPair {
+                    invoke: orphan,
+                    completion: None,
+                });
+            }
+        } else if let Some(invoke) = open.remove(&event.process) {
+            pairs.push(OpPair {
+                invoke,
+                completion: Some(index),
+            });
+        }
+        // A completion with nothing open answers no invocation and is left out.
+    }
+    pairs.extend(open.into_values().map(|invoke| OpPair {
+        invoke,
+        completion: None,
+    }));
+    pairs.sort_by_key(|pair| pair.invoke);
+    pairs
+}
+
 /// Writes one JSON value per line.
 pub fn write_jsonl<T: Serialize>(path: &Path, items: &[T]) -> Result<()> {
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -177,6 +235,84 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn event(process: u64, kind: EventType, f: OpFn, time_ms: u64) -> Event {
+        Event {
+            process,
+            kind,
+            f,
+            key: json!(1),
+            value: json!(null),
+            time: time_ms * 1_000_000,
+            node: "n1".into(),
+            error: None,
+        }
+    }
+
+    fn pairs(history: &[Event]) -> Vec<(usize, Option<usize>)> {
+        pair_invocations(history)
+            .into_iter()
+            .map(|pair| (pair.invoke, pair.completion))
+            .collect()
+    }
+
+    #[test]
+    fn completions_pair_with_their_process_invocation() {
+        use EventType::*;
+        let history = [
+            event(0, Invoke, OpFn::Read, 0),
+            event(1, Invoke, OpFn::Write, 1),
+            event(1, Ok, OpFn::Write, 5),
+            event(0, Info, OpFn::Read, 12),
+            event(1, Invoke, OpFn::Cas, 20),
+            event(2, Invoke, OpFn::Read, 21),
+            event(1, Fail, OpFn::Cas, 22),
+            event(2, Ok, OpFn::Read, 30),
+            // Still in flight when the history ends.
+            event(3, Invoke, OpFn::Write, 40),
+        ];
+        assert_eq!(
+            pairs(&history),
+            [
+                (0, Some(3)),
+                (1, Some(2)),
+                (4, Some(6)),
+                (5, Some(7)),
+                (8, None)
+            ]
+        );
+        let paired = pair_invocations(&history);
+        let (invocation, info) = paired[0].completed(&history).unwrap();
+        assert_eq!((invocation, info), (&history[0], &history[3]));
+        assert_eq!(paired[4].completed(&history), None);
+    }
+
+    #[test]
+    fn an_invocation_left_behind_or_a_stray_completion_pairs_with_nothing() {
+        use EventType::*;
+        let history = [
+            event(0, Invoke, OpFn::Write, 0),
+            // The process moved on: the write above never completes.
+            event(0, Invoke, OpFn::Read, 10),
+            event(0, Ok, OpFn::Read, 15),
+            // Completes nothing that was invoked.
+            event(4, Ok, OpFn::Write, 20),
+            event(4, Invoke, OpFn::Cas, 30),
+        ];
+        assert_eq!(pairs(&history), [(0, None), (1, Some(2)), (4, None)]);
+    }
+
+    #[test]
+    fn pairing_follows_time_not_file_order() {
+        use EventType::*;
+        let history = [
+            event(0, Invoke, OpFn::Write, 0),
+            event(0, Invoke, OpFn::Read, 20),
+            event(0, Ok, OpFn::Write, 10),
+            event(0, Ok, OpFn::Read, 30),
+        ];
+        assert_eq!(pairs(&history), [(0, Some(2)), (1, Some(3))]);
+    }
 
     #[test]
     fn membership_events_are_flat_lines_and_faults_stay_as_they_were() {

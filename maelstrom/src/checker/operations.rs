@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::history::{Event, EventType, OpFn};
+use crate::history::{pair_invocations, Event, EventType, OpFn, OpPair};
 
 /// Interned register value; [`NIL`] is the empty register (JSON null).
 pub type ValueId = u32;
@@ -62,23 +62,16 @@ pub struct KeyHistory {
     pub values: Vec<Value>,
 }
 
-/// How an invocation ended.
-enum Outcome {
-    Ok(usize),
-    /// Info completion, or no completion at all.
-    Indeterminate(Option<usize>),
-    Failed,
-}
-
-/// Pairs each invocation with its completion by process and groups the operations by
-/// key, in order of each key's first invocation.
+/// Pairs each invocation with its completion ([`pair_invocations`]) and groups the
+/// operations by key, in order of each key's first invocation.
 pub fn split_by_key(history: &[Event]) -> Vec<KeyHistory> {
     let mut keys: Vec<KeyHistory> = Vec::new();
     // serde_json::Value is not Hash; its compact text is a faithful stand-in.
     let mut key_index: HashMap<String, usize> = HashMap::new();
     let mut interners: Vec<HashMap<String, ValueId>> = Vec::new();
 
-    for (invoke, outcome) in pair_invocations(history) {
+    // Pairs come in order of invocation, so keys come in order of first invocation.
+    for OpPair { invoke, completion } in pair_invocations(history) {
         let event = &history[invoke];
         let slot = *key_index.entry(event.key.to_string()).or_insert_with(|| {
             keys.push(KeyHistory {
@@ -99,11 +92,12 @@ pub fn split_by_key(history: &[Event]) -> Vec<KeyHistory> {
             })
         };
 
-        let (ret, completion) = match outcome {
+        let ret = match completion.map(|done| (history[done].kind, history[done].time)) {
             // A failed op did not happen and never will.
-            Outcome::Failed => continue,
-            Outcome::Ok(done) => (Some(history[done].time), Some(done)),
-            Outcome::Indeterminate(done) => (None, done),
+            Some((EventType::Fail, _)) => continue,
+            Some((EventType::Ok, time)) => Some(time),
+            // Info, or no completion at all: indeterminate.
+            _ => None,
         };
         let action = match event.f {
             OpFn::Read => {
@@ -141,46 +135,4 @@ pub fn split_by_key(history: &[Event]) -> Vec<KeyHistory> {
         key.operations.sort_by_key(|op| (op.call, op.invoke));
     }
     keys
-}
-
-/// Every invocation (by history index) with its outcome. A process has at most one op in
-/// flight, so a completion belongs to the latest open invocation of its process.
-fn pair_invocations(history: &[Event]) -> Vec<(usize, Outcome)> {
-    // Events are written in time order; sorting (stably) only guards against a history
-    // stitched together from several writers.
-    let mut order: Vec<usize> = (0..history.len()).collect();
-    order.sort_by_key(|&i| history[i].time);
-
-    let mut open: HashMap<u64, usize> = HashMap::new();
-    let mut paired = Vec::with_capacity(history.len() / 2 + 1);
-    for index in order {
-        let event = &history[index];
-        match event.kind {
-            EventType::Invoke => {
-                // A second invocation while one is open: the first never got an answer.
-                if let Some(orphan) = open.insert(event.process, index) {
-                    paired.push((orphan, Outcome::Indeterminate(None)));
-                }
-            }
-            completion => {
-                // A completion with nothing open has nothing to say about the register.
-                let Some(invoke) = open.remove(&event.process) else {
-                    continue;
-                };
-                let outcome = match completion {
-                    EventType::Ok => Outcome::Ok(index),
-                    EventType::Fail => Outcome::Failed,
-                    _ => Outcome::Indeterminate(Some(index)),
-                };
-                paired.push((invoke, outcome));
-            }
-        }
-    }
-    paired.extend(
-        open.into_values()
-            .map(|invoke| (invoke, Outcome::Indeterminate(None))),
-    );
-    // Keys are reported in order of first invocation.
-    paired.sort_by_key(|(invoke, _)| *invoke);
-    paired
 }
