@@ -257,7 +257,7 @@ mod tests {
     }
 
     #[test]
-    fn completions_pair_with_their_process_invocation() {
+    fn interleaved_processes_pair_each_completion_with_their_own_invocation() {
         use EventType::*;
         let history = [
             event(0, Invoke, OpFn::Read, 0),

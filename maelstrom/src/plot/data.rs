@@ -2,9 +2,11 @@
 //! their latencies, fault intervals, membership changes, and completions per time
 //! bucket.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use crate::history::{Event, EventType, MembershipOutcome, NemesisEvent, NemesisKind, OpFn};
+use crate::history::{
+    pair_invocations, Event, EventType, MembershipOutcome, NemesisEvent, NemesisKind, OpFn,
+};
 
 const NANOS_PER_SECOND: f64 = 1e9;
 const NANOS_PER_MILLI: f64 = 1e6;
@@ -29,29 +31,26 @@ impl CompletedOp {
     }
 }
 
-/// Pairs each completion with the latest invocation of the same process: a Jepsen
-/// process has one operation in flight at a time.
+/// Every operation that completed ([`pair_invocations`]), in order of completion: later
+/// markers are drawn over earlier ones, as they happened.
 ///
 /// Invocations that never complete are skipped. They were still in flight when the run
 /// ended, so there is no latency to draw, and placing them at some cap would invent one.
 /// An operation the client gave up on has an info completion at its timeout, and that is
 /// plotted like any other completion.
 pub fn completed_ops(history: &[Event]) -> Vec<CompletedOp> {
-    let mut in_flight: HashMap<u64, &Event> = HashMap::new();
-    let mut ops = Vec::new();
-    for event in history {
-        if event.kind == EventType::Invoke {
-            in_flight.insert(event.process, event);
-        } else if let Some(invocation) = in_flight.remove(&event.process) {
-            ops.push(CompletedOp {
-                f: invocation.f,
-                outcome: event.kind,
-                invoked: invocation.time,
-                completed: event.time,
-            });
-        }
-    }
-    ops
+    let mut pairs = pair_invocations(history);
+    pairs.sort_by_key(|pair| pair.completion);
+    pairs
+        .iter()
+        .filter_map(|pair| pair.completed(history))
+        .map(|(invocation, completion)| CompletedOp {
+            f: invocation.f,
+            outcome: completion.kind,
+            invoked: invocation.time,
+            completed: completion.time,
+        })
+        .collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use super::membership::MembershipReport;
 use super::network::{NetCounts, TrafficCounts};
 use crate::checker::{CheckReport, Validity};
-use crate::history::{Event, EventType, MembershipOutcome, NemesisEvent, NemesisKind, OpFn};
+use crate::history::{
+    pair_invocations, Event, EventType, MembershipOutcome, NemesisEvent, NemesisKind, OpFn,
+};
 
 const FUNCTIONS: [OpFn; 3] = [OpFn::Read, OpFn::Write, OpFn::Cas];
 
@@ -153,22 +155,14 @@ pub fn verdict(report: &CheckReport) -> Verdict {
 
 /// Milliseconds from invocation to ok completion, per function.
 fn ok_latencies(history: &[Event]) -> HashMap<OpFn, Vec<f64>> {
-    let mut invoked_at: HashMap<u64, u64> = HashMap::new();
     let mut latencies: HashMap<OpFn, Vec<f64>> = HashMap::new();
-    for event in history {
-        match event.kind {
-            EventType::Invoke => {
-                invoked_at.insert(event.process, event.time);
-            }
-            EventType::Ok => {
-                if let Some(start) = invoked_at.remove(&event.process) {
-                    let millis = event.time.saturating_sub(start) as f64 / 1e6;
-                    latencies.entry(event.f).or_default().push(millis);
-                }
-            }
-            EventType::Fail | EventType::Info => {
-                invoked_at.remove(&event.process);
-            }
+    let completed = pair_invocations(history)
+        .into_iter()
+        .filter_map(|pair| pair.completed(history));
+    for (invocation, completion) in completed {
+        if completion.kind == EventType::Ok {
+            let millis = completion.time.saturating_sub(invocation.time) as f64 / 1e6;
+            latencies.entry(completion.f).or_default().push(millis);
         }
     }
     for values in latencies.values_mut() {
