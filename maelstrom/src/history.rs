@@ -232,11 +232,13 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn event(process: u64, kind: EventType, f: OpFn, time_ms: u64) -> Event {
+    /// A client event on key 1 at node n1, `time_ms` after the start of the run; the
+    /// other modules' tests build their histories from it too.
+    pub fn event(process: u64, kind: EventType, f: OpFn, time_ms: u64) -> Event {
         Event {
             process,
             kind,
@@ -260,30 +262,30 @@ mod tests {
     fn interleaved_processes_pair_each_completion_with_their_own_invocation() {
         use EventType::*;
         let history = [
-            event(0, Invoke, OpFn::Read, 0),
-            event(1, Invoke, OpFn::Write, 1),
-            event(1, Ok, OpFn::Write, 5),
-            event(0, Info, OpFn::Read, 12),
-            event(1, Invoke, OpFn::Cas, 20),
-            event(2, Invoke, OpFn::Read, 21),
-            event(1, Fail, OpFn::Cas, 22),
-            event(2, Ok, OpFn::Read, 30),
+            event(0, Invoke, OpFn::Write, 0),
+            event(1, Invoke, OpFn::Read, 2),
+            event(2, Invoke, OpFn::Cas, 3),
+            event(1, Ok, OpFn::Read, 4),
+            event(0, Info, OpFn::Write, 9),
+            event(1, Invoke, OpFn::Write, 10),
+            event(2, Fail, OpFn::Cas, 11),
+            event(1, Ok, OpFn::Write, 12),
             // Still in flight when the history ends.
-            event(3, Invoke, OpFn::Write, 40),
+            event(2, Invoke, OpFn::Read, 13),
         ];
         assert_eq!(
             pairs(&history),
             [
-                (0, Some(3)),
-                (1, Some(2)),
-                (4, Some(6)),
+                (0, Some(4)),
+                (1, Some(3)),
+                (2, Some(6)),
                 (5, Some(7)),
                 (8, None)
             ]
         );
         let paired = pair_invocations(&history);
         let (invocation, info) = paired[0].completed(&history).unwrap();
-        assert_eq!((invocation, info), (&history[0], &history[3]));
+        assert_eq!((invocation, info), (&history[0], &history[4]));
         assert_eq!(paired[4].completed(&history), None);
     }
 

@@ -229,20 +229,7 @@ impl Timeline {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use serde_json::json;
-
-    pub fn event(process: u64, kind: EventType, f: OpFn, time_ms: u64) -> Event {
-        Event {
-            process,
-            kind,
-            f,
-            key: json!(1),
-            value: json!(null),
-            time: time_ms * 1_000_000,
-            node: "n1".into(),
-            error: None,
-        }
-    }
+    use crate::history::tests::event;
 
     pub fn fault(kind: NemesisKind, time_ms: u64, nodes: &[&str]) -> NemesisEvent {
         NemesisEvent {

@@ -1,5 +1,6 @@
-use super::data::tests::{event, fault, membership};
+use super::data::tests::{fault, membership};
 use super::*;
+use crate::history::tests::event;
 use crate::history::{MembershipOutcome, NemesisKind};
 
 /// Ten processes issuing operations over ten seconds, latencies from 1 to 500 ms.

@@ -492,19 +492,7 @@ impl RunFigures {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn event(process: u64, kind: EventType, f: OpFn, time_ms: u64) -> Event {
-        Event {
-            process,
-            kind,
-            f,
-            key: json!(0),
-            value: Value::Null,
-            time: time_ms * 1_000_000,
-            node: "n0".into(),
-            error: None,
-        }
-    }
+    use crate::history::tests::event;
 
     #[test]
     fn stats_latency_and_throughput() {
