@@ -223,10 +223,6 @@ impl Frame {
         for (from, to) in [
             ((LEFT, TOP), (RIGHT, TOP)),
             ((LEFT, BOTTOM), (RIGHT, BOTTOM)),
-        ] {
-            canvas.line(from, to, 1, BLACK);
-        }
-        for (from, to) in [
             ((LEFT, TOP), (LEFT, BOTTOM)),
             ((RIGHT, TOP), (RIGHT, BOTTOM)),
         ] {
