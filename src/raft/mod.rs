@@ -510,7 +510,9 @@ impl Raft {
             return;
         }
         let candidate = self.quorum_value(self.durable_index, |p| p.match_index);
-        if candidate > self.commit_index && self.log.term_at(candidate) == Some(self.term) {
+        let of_this_term = self.log.term_at(candidate) == Some(self.term)
+            || self.injected(InjectedBug::CommitWithoutCurrentTermCheck);
+        if candidate > self.commit_index && of_this_term {
             self.commit_index = candidate;
             self.release_waiting_reads();
             self.membership_committed();
@@ -527,9 +529,13 @@ pub enum InjectedBug {
     VoteWithoutUpToDateCheck,
     /// Let a new leader change the configuration before an entry of its term commits.
     ConfigChangeBeforeOwnTermCommit,
+    /// Commit an entry of an earlier term by counting its replicas (Figure 8).
+    CommitWithoutCurrentTermCheck,
 }
 
 #[cfg(test)]
 mod membership_tests;
+#[cfg(test)]
+mod test_cluster;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,6 @@
 //! Unit tests of the core's rules, driven message by message.
 
+use super::test_cluster::Cluster;
 use super::*;
 use crate::kv::KvOp;
 use serde_json::json;
@@ -286,4 +287,65 @@ fn a_leader_without_a_majority_steps_down_and_aborts_reads() {
     assert_eq!(leader.role(), Role::Follower);
     assert_eq!(leader.take_reads().aborted, vec![1]);
     assert!(leader.propose(write("n0", 1)).is_err());
+}
+
+/// Raft's Figure 8, step by step, with one entry per AppendEntries so that an old
+/// entry can reach a majority without the new leader's no-op. s1 (term 1) gets entry 2
+/// to s2 only; s5 wins term 2 with s3, s4 and writes its own entry 2; s1 wins term 3
+/// with s2, s3 and brings entry 2 of term 1 to s3, a majority. Counting replicas of
+/// that old entry commits it; then s5 wins term 4 with s3, s4 and the entry is not in
+/// its log. Returns the committed indexes the last leader lacks.
+fn figure_8(commit_rule: bool) -> Vec<Index> {
+    let config = Config {
+        pre_vote: false,
+        max_batch: 1,
+        max_in_flight: 1,
+        injected_bug: (!commit_rule).then_some(InjectedBug::CommitWithoutCurrentTermCheck),
+        ..Config::default()
+    };
+    let all = ["s1", "s2", "s3", "s4", "s5"];
+    let mut c = Cluster::new(&all, &all, config);
+    // Campaigns until `id` leads in the newest term (a deposed leader that has not
+    // heard of its successor still thinks it leads).
+    let leader_of = |c: &mut Cluster, id: &str, voters: &[&str]| {
+        let leads = |c: &mut Cluster| {
+            let newest = all.iter().map(|s| c.get(s).term()).max().unwrap();
+            c.get(id).role() == Role::Leader && c.get(id).term() == newest
+        };
+        for _ in 0..4 {
+            if !leads(c) {
+                c.campaign(id, voters);
+            }
+        }
+        assert!(leads(c), "{id} wins");
+    };
+    leader_of(&mut c, "s1", &["s2", "s3"]);
+    c.replicate("s1", &["s2", "s3", "s4", "s5"]);
+    c.get("s1").propose(write("s1", 7)).unwrap();
+    c.replicate("s1", &["s2"]);
+
+    leader_of(&mut c, "s5", &["s3", "s4"]);
+    assert_eq!(c.get("s5").log().term_at(2), Some(2), "s5's own entry 2");
+
+    leader_of(&mut c, "s1", &["s2", "s3"]);
+    let term = c.get("s1").term();
+    c.exchange_one("s1", "s2"); // s2 takes the no-op: s1 knows it holds 1..=3
+    c.exchange_one("s1", "s3"); // s3 lacks entry 2: rejected
+    c.exchange_one("s1", "s3"); // entry 2 alone
+    assert_eq!(c.get("s3").log().last_index(), 2);
+    assert_eq!(c.get("s3").log().term_at(2), Some(1));
+    assert_eq!(c.get("s1").term(), term);
+
+    leader_of(&mut c, "s5", &["s3", "s4"]);
+    c.lost_by("s5")
+}
+
+#[test]
+fn counting_replicas_of_an_old_term_loses_a_committed_entry() {
+    assert_eq!(figure_8(false), vec![2]);
+}
+
+#[test]
+fn committing_only_entries_of_the_current_term_loses_nothing() {
+    assert_eq!(figure_8(true), Vec::<Index>::new());
 }
