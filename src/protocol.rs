@@ -355,6 +355,43 @@ mod tests {
     }
 
     #[test]
+    fn admin_requests_parse_and_forward() {
+        let line = r#"{"src":"c4","dest":"n1","body":{"type":"read_config","msg_id":2}}"#;
+        let Ok(Inbound::Client { request, .. }) = parse(line) else {
+            panic!("read_config parses");
+        };
+        assert_eq!(request, Request::ReadConfig);
+        let line =
+            r#"{"src":"c4","dest":"n1","body":{"type":"remove_server","msg_id":3,"node":"n2"}}"#;
+        let Ok(Inbound::Client { origin, request }) = parse(line) else {
+            panic!("remove_server parses");
+        };
+        assert_eq!(request.ok_type(), "remove_server_ok");
+        let forward = Forward {
+            origin,
+            request,
+            hops: 1,
+        };
+        let line = envelope("n1", "n0", forward_body(&forward));
+        assert_eq!(
+            parse(&line),
+            Ok(Inbound::Forward {
+                from: "n1".into(),
+                forward
+            })
+        );
+        let nameless = parse(r#"{"src":"c4","dest":"n1","body":{"type":"add_voter","msg_id":4}}"#);
+        assert!(matches!(
+            nameless,
+            Err(Rejected::Error {
+                msg_id: 4,
+                code: 12,
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn replies_carry_only_the_allowed_keys() {
         let body = read_ok(5, json!(3));
         let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
