@@ -104,11 +104,21 @@ fn serve(monitor: &Monitor, state: &mut State, origin: &ClientRef, request: &Req
             to: to.clone(),
         },
         Request::ReadConfig => return read_config(monitor, state, origin),
-        Request::AddVoter { node }
-        | Request::AddNonVoter { node }
-        | Request::RemoveServer { node }
-        | Request::TransferLeadership { node } => {
-            return admin(monitor, state, origin, request, node, now)
+        Request::AddVoter { node } => {
+            let change = Admin::Change(ConfigChange::AddVoter(node.clone()));
+            return admin(monitor, state, origin, request, node, change, now);
+        }
+        Request::AddNonVoter { node } => {
+            let change = Admin::Change(ConfigChange::AddNonVoter(node.clone()));
+            return admin(monitor, state, origin, request, node, change, now);
+        }
+        Request::RemoveServer { node } => {
+            let change = Admin::Change(ConfigChange::RemoveServer(node.clone()));
+            return admin(monitor, state, origin, request, node, change, now);
+        }
+        Request::TransferLeadership { node } => {
+            let transfer = Admin::Transfer(node.clone());
+            return admin(monitor, state, origin, request, node, transfer, now);
         }
     };
     let command = Command {
@@ -132,12 +142,21 @@ fn read_config(monitor: &Monitor, state: &State, origin: &ClientRef) -> bool {
     true
 }
 
+/// What an admin request asks of the core.
+enum Admin {
+    Change(ConfigChange),
+    Transfer(NodeId),
+}
+
+/// Starts an admin request about server `node` on the leader. The core answers later
+/// (see the monitor), unless it refuses at once.
 fn admin(
     monitor: &Monitor,
     state: &mut State,
     origin: &ClientRef,
     request: &Request,
     node: &NodeId,
+    action: Admin,
     now: u64,
 ) -> bool {
     if state.raft.leader() != Some(state.raft.id()) {
@@ -150,20 +169,9 @@ fn admin(
         return true;
     }
     let id = state.register_admin(origin.clone(), request.ok_type());
-    let node = node.clone();
-    let started = match request {
-        Request::TransferLeadership { .. } => state.raft.transfer_leadership(id, node, now),
-        Request::AddVoter { .. } => state
-            .raft
-            .change_config(id, ConfigChange::AddVoter(node), now),
-        Request::AddNonVoter { .. } => {
-            state
-                .raft
-                .change_config(id, ConfigChange::AddNonVoter(node), now)
-        }
-        _ => state
-            .raft
-            .change_config(id, ConfigChange::RemoveServer(node), now),
+    let started = match action {
+        Admin::Change(change) => state.raft.change_config(id, change, now),
+        Admin::Transfer(target) => state.raft.transfer_leadership(id, target, now),
     };
     match started {
         Ok(()) => {}
