@@ -3,9 +3,10 @@
 //! It does no I/O and reads no clock. Time comes in as `now` (milliseconds on any
 //! monotonic scale); out come messages (pulled per peer with [`Raft::poll_peer`]), writes
 //! the runtime must make durable ([`Raft::take_hard_state`], [`Raft::take_log_write`]),
-//! committed entries to apply ([`Raft::take_committed`]) and reads that may be served
-//! ([`Raft::take_reads`]). The node runtime wraps it in threads; the simulation tests
-//! drive it directly.
+//! committed entries to apply ([`Raft::take_committed`]), reads that may be served
+//! ([`Raft::take_reads`]) and the outcomes of membership changes and leadership
+//! transfers ([`Raft::take_admin_outcomes`]). The node runtime wraps it in threads; the
+//! simulation tests drive it directly.
 //!
 //! Ordering contract with the runtime: a message produced after a step may only be sent
 //! once the hard state and, for followers, the log writes taken after that step are
