@@ -226,7 +226,7 @@ pub(super) struct Transfer {
     id: AdminId,
     pub(super) target: NodeId,
     give_up_at: u64,
-    /// TimeoutNow went out: from now on this leader takes no new requests.
+    /// TimeoutNow went out: if this leader now sees a newer term, the hand-over worked.
     pub(super) timeout_now_sent: bool,
 }
 
@@ -288,7 +288,9 @@ impl Raft {
         Ok(())
     }
 
-    /// Starts handing leadership to `target`, a voter.
+    /// Starts handing leadership to `target`, a voter: from now until the transfer ends
+    /// this leader takes no new requests, brings the target up to date, and sends it
+    /// TimeoutNow. It gives up after an election timeout and serves again.
     pub fn transfer_leadership(
         &mut self,
         id: AdminId,

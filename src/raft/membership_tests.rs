@@ -243,14 +243,14 @@ fn leadership_transfer_hands_over_past_the_disruptive_server_guard() {
     c.get("n0")
         .transfer_leadership(9, "n1".into(), now)
         .unwrap();
-    // n1 holds n0's whole log already, so TimeoutNow goes out at once.
-    c.deliver("n0", "n1");
-    assert_eq!(c.get("n1").role(), Role::Candidate);
-    assert_eq!(c.get("n1").term(), 2);
     assert!(
         c.get("n0").propose(write(1)).is_err(),
         "a leader handing over takes no new requests"
     );
+    // n1 holds n0's whole log already, so TimeoutNow goes out at once.
+    c.deliver("n0", "n1");
+    assert_eq!(c.get("n1").role(), Role::Candidate);
+    assert_eq!(c.get("n1").term(), 2);
     // n2 heard from n0 within its lease, so it would ignore an ordinary vote request;
     // this one was asked for by the leader.
     c.exchange("n1", "n2");
@@ -272,4 +272,52 @@ fn only_voters_of_their_own_configuration_campaign() {
     c.get("n3").tick(now);
     assert_eq!(c.get("n3").role(), Role::Follower, "not a member");
     assert!(c.get("n3").poll_peer(&"n0".to_string(), now).is_none());
+}
+
+#[test]
+fn a_transfer_catches_a_lagging_target_up_first() {
+    let mut c = led_by_n0();
+    c.get("n0").propose(write(1)).unwrap();
+    c.replicate("n0", &["n1"]);
+    let now = c.now;
+    c.get("n0")
+        .transfer_leadership(4, "n2".into(), now)
+        .unwrap();
+    // The first exchange brings n2 the write; TimeoutNow follows once n2 holds it.
+    c.exchange_one("n0", "n2");
+    assert_eq!(c.get("n2").role(), Role::Follower);
+    assert_eq!(
+        c.get("n2").log().last_index(),
+        c.get("n0").log().last_index()
+    );
+    c.exchange_one("n0", "n2");
+    assert_eq!(c.get("n2").role(), Role::Candidate);
+}
+
+#[test]
+fn a_transfer_to_a_silent_target_is_given_up_and_the_leader_serves_again() {
+    let mut c = led_by_n0();
+    let now = c.now;
+    c.get("n0")
+        .transfer_leadership(6, "n2".into(), now)
+        .unwrap();
+    // n1 keeps answering, so n0 stays leader; n2 never does.
+    let mut outcomes = Vec::new();
+    while outcomes.is_empty() && c.now < now + 10_000 {
+        c.now = c.get("n0").leader_deadline().unwrap();
+        c.exchange("n0", "n1");
+        let at = c.now;
+        c.get("n0").tick_leader(at);
+        outcomes = c.get("n0").take_admin_outcomes();
+    }
+    assert_eq!(
+        outcomes,
+        vec![(
+            6,
+            AdminOutcome::Failed(AdminError::TransferFailed("n2".into()))
+        )]
+    );
+    assert!(c.now <= now + 300, "given up within an election timeout");
+    assert_eq!(c.get("n0").role(), Role::Leader);
+    assert!(c.get("n0").propose(write(2)).is_ok());
 }

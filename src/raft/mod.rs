@@ -331,10 +331,11 @@ impl Raft {
         Ok(self.append_own(EntryData::Command(command)))
     }
 
-    /// Whether this server takes client requests: it leads, and has not told another
-    /// server to take over (whose log would then lack what it took).
+    /// Whether this server takes client requests: it leads, and is not handing
+    /// leadership over (§3.10: new entries would keep the target from catching up, and
+    /// be lost if it won without them).
     fn check_serving(&self) -> Result<(), NotLeader> {
-        let handing_over = self.transfer.as_ref().is_some_and(|t| t.timeout_now_sent);
+        let handing_over = self.transfer.is_some();
         if self.role != Role::Leader {
             Err(NotLeader {
                 leader: self.leader.clone(),
