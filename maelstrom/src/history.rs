@@ -1,7 +1,8 @@
 //! The files a run leaves behind: `history.jsonl` (one client event per line) and
 //! `nemesis.jsonl` (one fault or membership change per line). The checker, the result
-//! figures and the plots all read these types, and pair invocations with their
-//! completions the same way ([`pair_invocations`]); `harness check` re-reads them from
+//! figures and the plots all read these types and pair invocations with their
+//! completions the same way ([`pair_invocations`]); figures and plots also take
+//! percentiles the same way ([`percentile`]). `harness check` re-reads the files from
 //! disk. Membership changes are admin requests, not lin-kv operations, so they go to
 //! `nemesis.jsonl` only and the checker never sees them.
 
@@ -34,6 +35,17 @@ pub enum OpFn {
     Read,
     Write,
     Cas,
+}
+
+impl OpFn {
+    /// The name as Maelstrom writes it, in histories, results and plots alike.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpFn::Read => "read",
+            OpFn::Write => "write",
+            OpFn::Cas => "cas",
+        }
+    }
 }
 
 /// One line of `history.jsonl`.
@@ -202,6 +214,14 @@ pub fn pair_invocations(history: &[Event]) -> Vec<OpPair> {
     pairs
 }
 
+/// Nearest-rank percentile of sorted values: the smallest value with at least `fraction`
+/// of them at or below it. results.json and latency-quantiles.png both use it, so the
+/// figures of a run and its plot agree.
+pub fn percentile(sorted: &[f64], fraction: f64) -> f64 {
+    let rank = (fraction * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 /// Writes one JSON value per line.
 pub fn write_jsonl<T: Serialize>(path: &Path, items: &[T]) -> Result<()> {
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -314,6 +334,22 @@ pub(crate) mod tests {
             event(0, Ok, OpFn::Read, 30),
         ];
         assert_eq!(pairs(&history), [(0, Some(2)), (1, Some(3))]);
+    }
+
+    #[test]
+    fn function_names_are_the_history_names() {
+        for f in [OpFn::Read, OpFn::Write, OpFn::Cas] {
+            assert_eq!(serde_json::to_value(f).unwrap(), json!(f.name()));
+        }
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 0.5), 50.0);
+        assert_eq!(percentile(&values, 0.99), 99.0);
+        assert_eq!(percentile(&values, 1.0), 100.0);
+        assert_eq!(percentile(&[3.0], 0.95), 3.0);
     }
 
     #[test]

@@ -7,7 +7,8 @@ use super::membership::MembershipReport;
 use super::network::{NetCounts, TrafficCounts};
 use crate::checker::{CheckReport, Validity};
 use crate::history::{
-    pair_invocations, Event, EventType, MembershipOutcome, NemesisEvent, NemesisKind, OpFn,
+    pair_invocations, percentile, Event, EventType, MembershipOutcome, NemesisEvent, NemesisKind,
+    OpFn,
 };
 
 const FUNCTIONS: [OpFn; 3] = [OpFn::Read, OpFn::Write, OpFn::Cas];
@@ -128,18 +129,10 @@ impl Stats {
         json["by-f"] = Value::Object(
             FUNCTIONS
                 .iter()
-                .map(|f| (f_name(*f).to_string(), self.by_f[f].to_json()))
+                .map(|f| (f.name().to_string(), self.by_f[f].to_json()))
                 .collect(),
         );
         json
-    }
-}
-
-fn f_name(f: OpFn) -> &'static str {
-    match f {
-        OpFn::Read => "read",
-        OpFn::Write => "write",
-        OpFn::Cas => "cas",
     }
 }
 
@@ -169,12 +162,6 @@ fn ok_latencies(history: &[Event]) -> HashMap<OpFn, Vec<f64>> {
         values.sort_by(f64::total_cmp);
     }
     latencies
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], fraction: f64) -> f64 {
-    let rank = (fraction * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn round2(value: f64) -> f64 {
@@ -429,7 +416,7 @@ impl RunFigures {
             Value::Object(
                 FUNCTIONS
                     .iter()
-                    .map(|f| (f_name(*f).to_string(), latency_json(self.latency_by_f[f])))
+                    .map(|f| (f.name().to_string(), latency_json(self.latency_by_f[f])))
                     .collect(),
             ),
         );
@@ -456,7 +443,7 @@ impl RunFigures {
             .iter()
             .map(|f| {
                 let tally = self.stats.by_f[f];
-                format!("{} {}/{}", f_name(*f), tally.ok, tally.count())
+                format!("{} {}/{}", f.name(), tally.ok, tally.count())
             })
             .collect();
         lines.push(format!(
@@ -617,14 +604,6 @@ mod tests {
         assert!(figures
             .summary("s")
             .contains("membership: not supported by the node"));
-    }
-
-    #[test]
-    fn percentiles_use_nearest_rank() {
-        let values: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&values, 0.5), 50.0);
-        assert_eq!(percentile(&values, 0.99), 99.0);
-        assert_eq!(percentile(&[3.0], 0.95), 3.0);
     }
 
     #[test]
