@@ -2,7 +2,8 @@
 //!
 //! - [`history`]: the event files a run writes.
 //! - [`checker`]: per-key linearizability of a compare-and-set register.
-//! - [`plot`]: latency and throughput pictures, faults shaded, membership changes marked.
+//! - [`plot`]: latency, latency-quantile and throughput pictures, faults shaded and
+//!   membership changes marked, and the HTML timeline of every operation.
 //! - [`runner`]: processes, simulated network, clients, nemesis, results.
 
 pub mod checker;

@@ -242,10 +242,20 @@ fn single_leader_node_is_valid_with_full_results() {
         "history.jsonl",
         "nemesis.jsonl",
         "latency-raw.png",
+        "latency-quantiles.png",
         "rate.png",
+        "timeline.html",
     ] {
         assert!(store.join(file).exists(), "{file} missing");
     }
+    // The timeline has a box for every invocation (no faults here, so nothing else).
+    let history = fs::read_to_string(store.join("history.jsonl")).unwrap();
+    let invocations = history
+        .lines()
+        .filter(|line| line.contains(r#""type":"invoke""#))
+        .count();
+    let timeline = fs::read_to_string(store.join("timeline.html")).unwrap();
+    assert_eq!(timeline.matches(r#"<div class="box "#).count(), invocations);
     // Nodes run in /tmp with the trailing arguments, then --data-dir <run dir>/data.
     let log = fs::read_to_string(store.join("node-logs").join("n1.log")).unwrap();
     let data_dir = fs::canonicalize(&store).unwrap().join("data");

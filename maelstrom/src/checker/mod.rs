@@ -10,8 +10,9 @@ mod operations;
 mod report;
 mod search;
 
+/// The plot tests time themselves on its histories too.
 #[cfg(test)]
-mod simulation;
+pub(crate) mod simulation;
 #[cfg(test)]
 mod tests;
 

@@ -1,11 +1,13 @@
 //! From history and nemesis events to what the plots draw: completed operations with
-//! their latencies, fault intervals, membership changes, and completions per time
-//! bucket.
+//! their latencies, fault intervals, membership changes, completions per time bucket and
+//! latency quantiles per time bucket.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use super::chart::nice_floor;
 use crate::history::{
-    pair_invocations, Event, EventType, MembershipOutcome, NemesisEvent, NemesisKind, OpFn,
+    pair_invocations, percentile, Event, EventType, MembershipOutcome, NemesisEvent, NemesisKind,
+    OpFn,
 };
 
 const NANOS_PER_SECOND: f64 = 1e9;
@@ -187,6 +189,8 @@ pub struct Timeline {
 
 /// Short runs get finer buckets so the rate plot still has a shape; at least this many.
 const MIN_BUCKETS: f64 = 20.0;
+/// The quantile plot aims at about this many buckets over the run.
+const QUANTILE_BUCKETS: f64 = 30.0;
 
 impl Timeline {
     pub fn new(history: &[Event], nemesis: &[NemesisEvent]) -> Timeline {
@@ -212,6 +216,16 @@ impl Timeline {
         self.buckets as f64 * self.bucket_seconds
     }
 
+    /// Width of the quantile plot's buckets: a thirtieth of the timeline, rounded down to
+    /// 1, 2 or 5 times a power of ten, and never under a second. Jepsen's fixed 30 s
+    /// would leave a 30 s run with one point; a thirtieth shows latency moving through
+    /// each fault. The floor keeps a bucket's quantiles from resting on a handful of
+    /// operations, though under about a hundred ok operations per function in a bucket
+    /// its p99 is simply its maximum.
+    pub fn quantile_bucket_seconds(&self) -> f64 {
+        nice_floor(self.end_seconds() / QUANTILE_BUCKETS).max(1.0)
+    }
+
     /// Completions with `outcome` per second, for each bucket, by completion time.
     pub fn rate(&self, history: &[Event], outcome: EventType) -> Vec<f64> {
         let mut counts = vec![0u32; self.buckets];
@@ -224,6 +238,53 @@ impl Timeline {
             .map(|count| f64::from(count) / self.bucket_seconds)
             .collect()
     }
+}
+
+/// The quantiles latency-quantiles.png draws, Jepsen's: median, 95th, 99th, maximum.
+pub const QUANTILES: [f64; 4] = [0.5, 0.95, 0.99, 1.0];
+
+/// The latency quantiles of one function's ok operations invoked in one time bucket.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantilePoint {
+    pub bucket: usize,
+    /// In ms, one for each of [`QUANTILES`].
+    pub latencies_ms: [f64; 4],
+}
+
+/// One function's quantile points, in bucket order; buckets without an ok operation of
+/// the function have none.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantileSeries {
+    pub f: OpFn,
+    pub points: Vec<QuantilePoint>,
+}
+
+/// Latency quantiles of ok operations per function and bucket of `bucket_seconds`, by
+/// invocation time as latency-raw.png places its dots. Only ok operations count: a fail
+/// is often an instant refusal and an info sits at the client timeout, and either would
+/// drag the quantiles away from how long the operations that worked took.
+pub fn latency_quantiles(ops: &[CompletedOp], bucket_seconds: f64) -> [QuantileSeries; 3] {
+    [OpFn::Read, OpFn::Write, OpFn::Cas].map(|f| {
+        let mut buckets: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+        for op in ops
+            .iter()
+            .filter(|op| op.f == f && op.outcome == EventType::Ok)
+        {
+            let bucket = (seconds(op.invoked) / bucket_seconds) as usize;
+            buckets.entry(bucket).or_default().push(op.latency_ms());
+        }
+        let points = buckets
+            .into_iter()
+            .map(|(bucket, mut latencies)| {
+                latencies.sort_by(f64::total_cmp);
+                QuantilePoint {
+                    bucket,
+                    latencies_ms: QUANTILES.map(|quantile| percentile(&latencies, quantile)),
+                }
+            })
+            .collect();
+        QuantileSeries { f, points }
+    })
 }
 
 #[cfg(test)]
@@ -364,6 +425,66 @@ pub(super) mod tests {
                 end: Some(10_000_000)
             }]
         );
+    }
+
+    #[test]
+    fn quantiles_per_bucket_and_function_count_ok_ops_by_invocation_time() {
+        use EventType::*;
+        let mut history = Vec::new();
+        let mut op = |process, f, outcome, invoked_ms, latency_ms| {
+            history.push(event(process, Invoke, f, invoked_ms));
+            history.push(event(process, outcome, f, invoked_ms + latency_ms));
+        };
+        // Bucket 0: a hundred ok reads taking 1 to 100 ms, and a slow fail and info
+        // that must not count.
+        for i in 0..100 {
+            op(i, OpFn::Read, Ok, i * 5, i + 1);
+        }
+        op(100, OpFn::Read, Fail, 10, 500);
+        op(101, OpFn::Read, Info, 20, 1000);
+        // Bucket 1: no read; two writes. Bucket 2: one read invoked in it, completed after.
+        op(102, OpFn::Write, Ok, 1100, 4);
+        op(103, OpFn::Write, Ok, 1200, 8);
+        op(104, OpFn::Read, Ok, 2950, 250);
+        // No cas succeeds.
+        op(105, OpFn::Cas, Fail, 2000, 3);
+        history.sort_by_key(|event| event.time);
+
+        let [reads, writes, cas] = latency_quantiles(&completed_ops(&history), 1.0);
+        let point = |bucket, latencies_ms| QuantilePoint {
+            bucket,
+            latencies_ms,
+        };
+        assert_eq!(reads.f, OpFn::Read);
+        assert_eq!(
+            reads.points,
+            [point(0, [50.0, 95.0, 99.0, 100.0]), point(2, [250.0; 4])]
+        );
+        assert_eq!(writes.f, OpFn::Write);
+        assert_eq!(writes.points, [point(1, [4.0, 8.0, 8.0, 8.0])]);
+        assert_eq!((cas.f, cas.points), (OpFn::Cas, Vec::new()));
+
+        // In two-second buckets the writes share bucket 0 with the hundred reads.
+        let [reads, writes, _] = latency_quantiles(&completed_ops(&history), 2.0);
+        assert_eq!(
+            reads.points.iter().map(|p| p.bucket).collect::<Vec<_>>(),
+            [0, 1]
+        );
+        assert_eq!(writes.points, [point(0, [4.0, 8.0, 8.0, 8.0])]);
+    }
+
+    #[test]
+    fn quantile_buckets_are_a_thirtieth_of_the_run_and_at_least_a_second() {
+        use EventType::*;
+        let width = |end_ms| {
+            let history = [event(0, Invoke, OpFn::Read, end_ms)];
+            Timeline::new(&history, &[]).quantile_bucket_seconds()
+        };
+        assert_eq!(width(5_000), 1.0);
+        assert_eq!(width(30_000), 1.0);
+        assert_eq!(width(60_000), 2.0);
+        assert_eq!(width(100_000), 2.0);
+        assert_eq!(width(400_000), 10.0);
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The pictures a person looks at after a run: `latency-raw.png`, one dot per operation
-//! at its invocation time and latency, and `rate.png`, completions per second over
-//! time. Both shade the intervals during which faults were in effect, so a latency spike
-//! or a throughput drop can be read against the partition, kill or pause behind it, and
-//! mark each membership change with a tick hanging from the top border.
+//! at its invocation time and latency; `latency-quantiles.png`, the median, 95th, 99th
+//! percentile and maximum latency of ok operations per function over time; `rate.png`,
+//! completions per second over time; and `timeline.html`, every operation as a box in
+//! its process's column (see [`timeline`]). The charts shade the intervals during which
+//! faults were in effect, so a latency spike or a throughput drop can be read against
+//! the partition, kill or pause behind it, and mark each membership change with a tick
+//! hanging from the top border.
 //!
 //! Everything is drawn here, down to the font and the PNG encoder, so the harness needs
 //! neither font files nor image libraries on the machine that runs it.
@@ -12,6 +15,7 @@ mod chart;
 mod data;
 mod font;
 mod png;
+mod timeline;
 
 use std::path::{Path, PathBuf};
 
@@ -22,21 +26,29 @@ use canvas::{Canvas, Rgb, Shape};
 use chart::{Axis, Frame, LegendEntry, Swatch};
 use data::{seconds, FaultInterval, FaultKind, MembershipMark, Timeline};
 
-/// Writes latency-raw.png and rate.png into `dir`, returns their paths.
+/// Writes latency-raw.png, latency-quantiles.png, rate.png and timeline.html into `dir`,
+/// returns their paths.
 pub fn write_plots(
     dir: &Path,
     history: &[Event],
     nemesis: &[NemesisEvent],
 ) -> Result<Vec<PathBuf>> {
-    let plots = [
-        ("latency-raw.png", render_latency(history, nemesis)),
-        ("rate.png", render_rate(history, nemesis)),
+    let files = [
+        ("latency-raw.png", render_latency(history, nemesis).to_png()),
+        (
+            "latency-quantiles.png",
+            render_latency_quantiles(history, nemesis).to_png(),
+        ),
+        ("rate.png", render_rate(history, nemesis).to_png()),
+        (
+            "timeline.html",
+            timeline::render(history, nemesis).into_bytes(),
+        ),
     ];
-    let mut paths = Vec::with_capacity(plots.len());
-    for (name, canvas) in plots {
+    let mut paths = Vec::with_capacity(files.len());
+    for (name, contents) in files {
         let path = dir.join(name);
-        std::fs::write(&path, canvas.to_png())
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
         paths.push(path);
     }
     Ok(paths)
@@ -48,6 +60,15 @@ const INFO_COLOR: Rgb = [255, 150, 0];
 const NEUTRAL: Rgb = [90, 90, 90];
 const MEMBERSHIP_OK_COLOR: Rgb = [44, 160, 44];
 const MEMBERSHIP_FAILED_COLOR: Rgb = [120, 120, 120];
+/// One colour per quantile in [`data::QUANTILES`] order, cool to warm as it rises, none
+/// of them the green or grey of the membership ticks.
+const QUANTILE_COLORS: [Rgb; 4] = [
+    [31, 119, 180],
+    [148, 103, 189],
+    [255, 127, 14],
+    [214, 39, 40],
+];
+const QUANTILE_NAMES: [&str; 4] = ["p50", "p95", "p99", "max"];
 
 /// Outcomes in drawing order: failures and infos are rare and must not disappear under
 /// the mass of ok operations, so they go on top.
@@ -200,17 +221,100 @@ pub(crate) fn render_latency(history: &[Event], nemesis: &[NemesisEvent]) -> Can
             label,
         });
     }
-    let f_legend = [OpFn::Read, OpFn::Write, OpFn::Cas].map(|f| LegendEntry {
-        swatch: Swatch::Marker(shape(f), NEUTRAL),
-        label: format!("{f:?}").to_lowercase(),
-    });
     let membership_legend = mark_membership(&frame, &mut canvas, nemesis);
 
     frame.draw_legend(
         &mut canvas,
         &[
             outcome_legend,
-            f_legend.into(),
+            function_legend(),
+            fault_legend(&faults),
+            membership_legend,
+        ],
+    );
+    canvas
+}
+
+/// Which marker stands for which function; colours are the other plot dimension.
+fn function_legend() -> Vec<LegendEntry> {
+    [OpFn::Read, OpFn::Write, OpFn::Cas]
+        .map(|f| LegendEntry {
+            swatch: Swatch::Marker(shape(f), NEUTRAL),
+            label: f.name().to_string(),
+        })
+        .into()
+}
+
+/// The latency quantile plot, in memory: for each bucket of
+/// [`Timeline::quantile_bucket_seconds`] and each function, the quantiles of its ok
+/// operations' latencies, one colour per quantile and one marker shape per function,
+/// on the same log scale as the latency plot.
+pub(crate) fn render_latency_quantiles(history: &[Event], nemesis: &[NemesisEvent]) -> Canvas {
+    let timeline = Timeline::new(history, nemesis);
+    let faults = data::fault_intervals(nemesis);
+    let bucket_seconds = timeline.quantile_bucket_seconds();
+    let end = timeline.end_seconds();
+    let series = data::latency_quantiles(&data::completed_ops(history), bucket_seconds);
+
+    let frame = Frame::new(
+        Axis::linear(0.0, end),
+        latency_axis(
+            series
+                .iter()
+                .flat_map(|series| &series.points)
+                .flat_map(|point| point.latencies_ms),
+        ),
+    );
+    let mut canvas = Frame::blank_canvas();
+    frame.draw_grid(&mut canvas);
+    shade_faults(&frame, &mut canvas, &faults, end);
+    let title = format!("Latency quantiles of ok ops, {bucket_seconds} s buckets");
+    frame.draw_axes(&mut canvas, &title, "time since start (s)", "latency (ms)");
+    // Points at the middle of the part of their bucket inside the plot, so the last,
+    // partial, bucket's point does not sit on the right border.
+    let x_of = |bucket: usize| {
+        let start = bucket as f64 * bucket_seconds;
+        frame.x_px((start + (start + bucket_seconds).min(end)) / 2.0)
+    };
+    // The maximum first and the median last: where quantiles coincide, as in a bucket of
+    // few operations, the median shows.
+    for quantile in (0..QUANTILE_COLORS.len()).rev() {
+        let color = QUANTILE_COLORS[quantile];
+        for series in &series {
+            let points: Vec<(usize, (i32, i32))> = series
+                .points
+                .iter()
+                .map(|point| {
+                    let y = frame.y_px(point.latencies_ms[quantile]);
+                    (point.bucket, (x_of(point.bucket), y))
+                })
+                .collect();
+            // A bucket without ok operations of the function (all refused or timed out
+            // under a partition, say) breaks the line instead of being bridged over.
+            for pair in points.windows(2) {
+                if pair[1].0 == pair[0].0 + 1 {
+                    canvas.line(pair[0].1, pair[1].1, 2, color);
+                }
+            }
+            for (_, (x, y)) in points {
+                canvas.marker(x, y, shape(series.f), color);
+            }
+        }
+    }
+    let quantile_legend = QUANTILE_NAMES
+        .iter()
+        .zip(QUANTILE_COLORS)
+        .map(|(name, color)| LegendEntry {
+            swatch: Swatch::Line(color),
+            label: name.to_string(),
+        })
+        .collect();
+    let membership_legend = mark_membership(&frame, &mut canvas, nemesis);
+    frame.draw_legend(
+        &mut canvas,
+        &[
+            quantile_legend,
+            function_legend(),
             fault_legend(&faults),
             membership_legend,
         ],

@@ -39,7 +39,7 @@ fn time_frame(history: &[Event], nemesis: &[NemesisEvent]) -> Frame {
 }
 
 #[test]
-fn write_plots_writes_two_valid_pngs_of_the_plot_size() {
+fn write_plots_writes_three_valid_pngs_of_the_plot_size_and_the_timeline() {
     let dir = std::env::temp_dir().join(format!("raft-ng-plot-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let nemesis = [
@@ -47,8 +47,14 @@ fn write_plots_writes_two_valid_pngs_of_the_plot_size() {
         fault(NemesisKind::Heal, 6000, &[]),
     ];
     let paths = write_plots(&dir, &steady_history(), &nemesis).unwrap();
-    assert_eq!(paths, [dir.join("latency-raw.png"), dir.join("rate.png")]);
-    for path in &paths {
+    let names = [
+        "latency-raw.png",
+        "latency-quantiles.png",
+        "rate.png",
+        "timeline.html",
+    ];
+    assert_eq!(paths, names.map(|name| dir.join(name)));
+    for path in &paths[..3] {
         let decoded = png::tests::decode(&std::fs::read(path).unwrap());
         assert_eq!(
             (decoded.width, decoded.height),
@@ -60,6 +66,9 @@ fn write_plots_writes_two_valid_pngs_of_the_plot_size() {
             (chart::HEIGHT * (1 + 3 * chart::WIDTH)) as usize
         );
     }
+    // A box for each operation and one for the partition.
+    let html = std::fs::read_to_string(&paths[3]).unwrap();
+    assert_eq!(html.matches("<div class=\"box ").count(), 100 + 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -80,6 +89,7 @@ fn partition_interval_is_shaded_and_the_rest_is_not() {
     let tint = fault_tint(FaultKind::Partition);
     for canvas in [
         render_latency(&history, &nemesis),
+        render_latency_quantiles(&history, &nemesis),
         render_rate(&history, &nemesis),
     ] {
         let rows = frame.inner_rows().len();
@@ -130,6 +140,7 @@ fn membership_changes_are_ticks_at_the_top_and_shade_nothing() {
     let bottom = frame.inner_rows().end;
     for canvas in [
         render_latency(&history, &nemesis),
+        render_latency_quantiles(&history, &nemesis),
         render_rate(&history, &nemesis),
     ] {
         assert_eq!(canvas.pixel(frame.x_px(2.0), top + 4), MEMBERSHIP_OK_COLOR);
@@ -162,8 +173,8 @@ fn membership_changes_are_ticks_at_the_top_and_shade_nothing() {
         fault(NemesisKind::Heal, 3000, &[]),
         fault(NemesisKind::Membership, 4000, &[]),
     ];
-    assert_eq!(write_plots(&dir, &[], &mixed).unwrap().len(), 2);
-    assert_eq!(write_plots(&dir, &history, &nemesis).unwrap().len(), 2);
+    assert_eq!(write_plots(&dir, &[], &mixed).unwrap().len(), 4);
+    assert_eq!(write_plots(&dir, &history, &nemesis).unwrap().len(), 4);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -192,6 +203,69 @@ fn latency_dots_sit_at_invocation_time_and_latency_in_outcome_colors() {
         INFO_COLOR
     );
     assert_ne!(canvas.pixel(frame.x_px(3.5), frame.y_px(100.0)), OK_COLOR);
+}
+
+#[test]
+fn quantile_lines_join_adjacent_buckets_in_quantile_colors() {
+    use EventType::*;
+    let mut history = Vec::new();
+    let mut process = 0;
+    let mut op = |f, outcome, invoked_ms, latency_ms| {
+        history.push(event(process, Invoke, f, invoked_ms));
+        history.push(event(process, outcome, f, invoked_ms + latency_ms));
+        process += 1;
+    };
+    // Reads in the buckets of seconds 2, 3 and 5, each with p50 50 ms, p95 95, p99 99
+    // and max 180; none in second 4.
+    for second in [2, 3, 5] {
+        for i in 0..100 {
+            let latency = if i == 99 { 180 } else { i + 1 };
+            op(OpFn::Read, Ok, second * 1000 + i * 5, latency);
+        }
+    }
+    // Writes of 2 ms in second 10, and slow failures that must not count.
+    for i in 0..10 {
+        op(OpFn::Write, Ok, 10_000 + i * 50, 2);
+        op(OpFn::Cas, Fail, 3_000 + i * 50, 900);
+        op(OpFn::Read, Info, 3_000 + i * 50, 1000);
+    }
+    // A 30 s run: one-second buckets.
+    op(OpFn::Read, Invoke, 29_500, 0);
+    history.sort_by_key(|event| event.time);
+
+    let canvas = render_latency_quantiles(&history, &[]);
+    let end = Timeline::new(&history, &[]).end_seconds();
+    let frame = Frame::new(
+        Axis::linear(0.0, end),
+        latency_axis([2.0, 180.0].into_iter()),
+    );
+    let [p50, p95, p99, max] = QUANTILE_COLORS;
+    // Lines between the middles of seconds 2 and 3, and none bridging second 4, where no
+    // read succeeded.
+    for (latency, color) in [(50.0, p50), (95.0, p95), (99.0, p99), (180.0, max)] {
+        assert_eq!(
+            canvas.pixel(frame.x_px(3.0), frame.y_px(latency)),
+            color,
+            "{latency} ms"
+        );
+        assert_ne!(canvas.pixel(frame.x_px(4.5), frame.y_px(latency)), color);
+    }
+    // Disk markers at the middles of the buckets, second 5's on its own too (p95 and p99
+    // are too close together for their markers not to overlap).
+    for second in [2.5, 3.5, 5.5] {
+        assert_eq!(canvas.pixel(frame.x_px(second), frame.y_px(50.0)), p50);
+        assert_eq!(canvas.pixel(frame.x_px(second), frame.y_px(180.0)), max);
+    }
+    // The writes' quantiles coincide; the median is drawn last, on a triangle.
+    assert_eq!(canvas.pixel(frame.x_px(10.5), frame.y_px(2.0)), p50);
+    // The failures and infos add nothing: not at their latency, not stretching the axis
+    // (the checks above place the data on an axis of the ok latencies alone).
+    let top_rows = frame.inner_rows().start..frame.inner_rows().start + 20;
+    for color in QUANTILE_COLORS {
+        assert!(top_rows
+            .clone()
+            .all(|y| canvas.pixel(frame.x_px(3.5), y) != color));
+    }
 }
 
 #[test]
@@ -324,4 +398,48 @@ fn sample_plots_for_viewing() {
     glyphs.text(4, 24, &ascii[48..], 2, canvas::BLACK);
     glyphs.text(4, 44, &ascii, 1, canvas::BLACK);
     std::fs::write(dir.join("font.png"), glyphs.to_png()).unwrap();
+}
+
+/// How long a run's end waits for its pictures after 60 s at 1,000 ops/s. Timing is
+/// printed, not asserted, as for the checker:
+/// `cargo test --release -p harness --lib plot::tests::sixty -- --ignored --nocapture`.
+#[test]
+#[ignore = "slow in debug builds; run in release to see the timing"]
+fn sixty_thousand_operations() {
+    use crate::checker::simulation::{linearizable_history, Workload};
+    let history = linearizable_history(&Workload {
+        seed: 60,
+        clients: 15,
+        operations: 60_000,
+        keys: 1,
+        info_probability: 0.005,
+    });
+    let nemesis = [
+        fault(NemesisKind::PartitionStart, 10_000, &["n1", "n2", "n3"]),
+        fault(NemesisKind::Heal, 20_000, &[]),
+        membership(30_000, MembershipOutcome::Ok),
+    ];
+    let dir = std::env::temp_dir().join(format!("raft-ng-plot-timing-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let started = std::time::Instant::now();
+    let paths = write_plots(&dir, &history, &nemesis).unwrap();
+    let elapsed = started.elapsed();
+    let sizes: Vec<String> = paths
+        .iter()
+        .map(|path| {
+            let size = std::fs::metadata(path).unwrap().len();
+            format!(
+                "{} {} KB",
+                path.file_name().unwrap().to_string_lossy(),
+                size / 1024
+            )
+        })
+        .collect();
+    println!(
+        "wrote {} for {} events spanning {:.1} s in {elapsed:?}",
+        sizes.join(", "),
+        history.len(),
+        seconds(history.last().unwrap().time)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
