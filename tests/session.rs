@@ -116,8 +116,9 @@ fn init_with(node: &mut Node, node_ids: &[&str]) {
     );
 }
 
-/// The one-node cluster elects itself within a few election timeouts; until then
-/// writes fail definitely with 11. Retry until one succeeds.
+/// The one-node cluster elects itself within an election timeout or two; a write
+/// waits for that, or fails definitely with 11 if it takes longer. Retry until one
+/// succeeds.
 fn first_write(node: &mut Node, key: Value, value: Value) {
     for msg_id in 100.. {
         let reply =
@@ -184,6 +185,16 @@ fn one_node_session_follows_the_contract() {
         node.child.try_wait().unwrap().is_none(),
         "the node is still running"
     );
+}
+
+/// Right after init the node has no leader yet: a request then waits for the election
+/// instead of failing with 11.
+#[test]
+fn a_request_during_the_first_election_waits_for_it() {
+    let mut node = Node::start(&[]);
+    init(&mut node);
+    let reply = node.call(json!({"type": "write", "msg_id": 2, "key": 0, "value": 1}));
+    assert_eq!(reply, json!({"type": "write_ok", "in_reply_to": 2}));
 }
 
 #[test]

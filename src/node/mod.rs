@@ -5,6 +5,7 @@
 //! - the state machine thread applies committed entries and answers clients;
 //! - the election timer and the leader's step-down timer;
 //! - the log sync thread writes the leader's entries while they replicate;
+//! - the parking thread routes requests held during an election once it ends;
 //! - the stdout writer, the only thread that prints.
 
 mod monitor;
@@ -141,7 +142,6 @@ fn start(
         .cloned()
         .collect();
     let recovered_up_to = raft.log().last_index();
-    let heartbeat = options.raft.heartbeat_interval;
     let monitor = Arc::new(Monitor::new(
         raft,
         node_ids,
@@ -149,7 +149,7 @@ fn start(
         outbox,
         started,
         options.verbose,
-        heartbeat,
+        &options.raft,
     ));
 
     for peer in peers {
@@ -168,5 +168,9 @@ fn start(
     });
     let m = Arc::clone(&monitor);
     threads::spawn("log-sync".into(), move || threads::log_sync(m));
+    let m = Arc::clone(&monitor);
+    threads::spawn("parked-requests".into(), move || {
+        threads::parked_requests(m)
+    });
     Ok(monitor)
 }

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::service::Parked;
 use super::writer::Outbox;
 use crate::protocol::{self, ClientRef};
-use crate::raft::{AdminId, AdminOutcome, NodeId, Raft, ReadId, Role, Term};
+use crate::raft::{AdminId, AdminOutcome, Config, NodeId, Raft, ReadId, Role, Term};
 use crate::storage::Storage;
 
 pub struct Monitor {
@@ -25,6 +26,8 @@ pub struct Monitor {
     pub verbose: bool,
     /// How long a leader's peer thread may sleep before a heartbeat is due.
     pub heartbeat_interval: u64,
+    /// How long a request may wait for an election to end before it fails.
+    pub park_for: u64,
 }
 
 pub struct State {
@@ -37,6 +40,8 @@ pub struct State {
     next_admin_id: AdminId,
     /// Every server that may ever be a member: init's node_ids.
     pub node_ids: Vec<NodeId>,
+    /// Client requests waiting for an election to end (see the parking thread).
+    pub parked: Vec<Parked>,
     /// What was last logged about the role, to log each change once.
     logged: (Role, Term),
 }
@@ -63,7 +68,7 @@ impl Monitor {
         outbox: Outbox,
         started: Instant,
         verbose: bool,
-        heartbeat_interval: u64,
+        timing: &Config,
     ) -> Self {
         let logged = (raft.role(), raft.term());
         Monitor {
@@ -74,6 +79,7 @@ impl Monitor {
                 admin: HashMap::new(),
                 next_admin_id: 0,
                 node_ids,
+                parked: Vec::new(),
                 logged,
             }),
             changed: Condvar::new(),
@@ -81,7 +87,9 @@ impl Monitor {
             outbox,
             started,
             verbose,
-            heartbeat_interval,
+            heartbeat_interval: timing.heartbeat_interval,
+            // Long enough for an election or two, short of Maelstrom's 1 s client timeout.
+            park_for: 2 * timing.election_timeout_max,
         }
     }
 

@@ -18,16 +18,60 @@ pub fn raft_message(monitor: &Monitor, from: &NodeId, msg: Message) {
     monitor.commit_changes(&mut state);
 }
 
+/// A client request held while its server's cluster elects a leader.
+pub struct Parked {
+    pub origin: ClientRef,
+    pub request: Request,
+    pub hops: u32,
+    /// When it stops waiting and fails, on the monitor's clock.
+    pub give_up_at: u64,
+}
+
 /// A client request, straight from the client (`hops` 0) or forwarded by a server.
 /// The leader takes it (and will answer the client itself); any other server passes it
-/// toward the leader.
+/// toward the leader, or holds it while an election is on.
 pub fn client_request(monitor: &Monitor, origin: ClientRef, request: Request, hops: u32) {
+    route(monitor, origin, request, hops, None);
+}
+
+/// Routes a request again once a leader is known or its wait is over.
+pub fn unpark(monitor: &Monitor, parked: Parked) {
+    let Parked {
+        origin,
+        request,
+        hops,
+        give_up_at,
+    } = parked;
+    route(monitor, origin, request, hops, Some(give_up_at));
+}
+
+fn route(
+    monitor: &Monitor,
+    origin: ClientRef,
+    request: Request,
+    hops: u32,
+    give_up_at: Option<u64>,
+) {
     let mut state = monitor.lock();
     if serve(monitor, &mut state, &origin, &request) {
         monitor.commit_changes(&mut state);
         return;
     }
     let me = state.raft.id().clone();
+    let now = monitor.now();
+    let give_up_at = give_up_at.unwrap_or(now + monitor.park_for);
+    if state.raft.leader().is_none() && state.raft.voters().contains(&me) && now < give_up_at {
+        // A voter without a leader is in an election, which usually ends within an
+        // election timeout: hold the request (nobody else has it) rather than fail it.
+        state.parked.push(Parked {
+            origin,
+            request,
+            hops,
+            give_up_at,
+        });
+        monitor.changed.notify_all();
+        return;
+    }
     let next_hop = match state.raft.leader() {
         Some(leader) if *leader != me => Some(leader.clone()),
         // A server outside the voters (not yet added, or removed) may never hear from
@@ -39,8 +83,8 @@ pub fn client_request(monitor: &Monitor, origin: ClientRef, request: Request, ho
             .filter(|v| **v != me)
             .choose(&mut rand::thread_rng())
             .cloned(),
-        // A voter without a leader is in an election: fail fast rather than send the
-        // request where a partition may swallow it.
+        // A voter whose election outlasted the wait: fail rather than send the request
+        // where a partition may swallow it.
         _ => None,
     };
     drop(state);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::thread;
 
 use super::monitor::{storage_failed, Monitor};
+use super::service;
 use crate::kv::{Kv, KvResult};
 use crate::protocol::{self, code};
 use crate::raft::{EntryData, Index, NodeId, Raft, Role};
@@ -115,6 +116,29 @@ fn reply(in_reply_to: u64, result: KvResult) -> serde_json::Value {
             let text = format!("expected a different value: current is {current}");
             protocol::error(in_reply_to, code::PRECONDITION_FAILED, &text)
         }
+    }
+}
+
+/// Sends requests held during an election on their way once a leader is known, and
+/// fails those that waited too long. They leave the monitor before they are routed
+/// again, since routing takes the lock.
+pub fn parked_requests(monitor: Arc<Monitor>) {
+    let mut state = monitor.lock();
+    loop {
+        let Some(give_up_at) = state.parked.iter().map(|p| p.give_up_at).min() else {
+            state = monitor.wait(state);
+            continue;
+        };
+        if state.raft.leader().is_none() && monitor.now() < give_up_at {
+            state = monitor.wait_until(state, give_up_at);
+            continue;
+        }
+        let parked = std::mem::take(&mut state.parked);
+        drop(state);
+        for request in parked {
+            service::unpark(&monitor, request);
+        }
+        state = monitor.lock();
     }
 }
 
