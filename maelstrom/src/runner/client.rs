@@ -150,7 +150,12 @@ pub fn run_worker(workload: &Workload, thread_index: usize, mut client: ClientCo
 
     loop {
         let start = workload.schedule.next_start(Instant::now());
-        if start >= workload.end_of_ops || !sleep_until(start, &workload.run) {
+        if start >= workload.end_of_ops {
+            // This client closes now; the others may not have noticed the time limit.
+            workload.run.end_workload();
+            return;
+        }
+        if !sleep_until(start, &workload.run) {
             return;
         }
         let (f, value) = choose_op(role, &mut rng);

@@ -15,6 +15,9 @@ pub struct RunState {
     /// Set once the runner starts killing nodes on purpose: node exits and stray output
     /// no longer count against the node from then on.
     tearing_down: AtomicBool,
+    /// Set at the time limit: no operation starts after it, and clients that are done
+    /// close while nodes may still answer their last requests.
+    workload_over: AtomicBool,
 }
 
 impl RunState {
@@ -24,6 +27,7 @@ impl RunState {
             crash: Mutex::new(None),
             crashed: AtomicBool::new(false),
             tearing_down: AtomicBool::new(false),
+            workload_over: AtomicBool::new(false),
         }
     }
 
@@ -63,6 +67,14 @@ impl RunState {
 
     pub fn is_tearing_down(&self) -> bool {
         self.tearing_down.load(Ordering::SeqCst)
+    }
+
+    pub fn end_workload(&self) {
+        self.workload_over.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_workload_over(&self) -> bool {
+        self.workload_over.load(Ordering::SeqCst)
     }
 }
 

@@ -232,6 +232,7 @@ fn drive(
         while Instant::now() < workload.end_of_ops && !run.has_crashed() {
             thread::sleep(WATCH_INTERVAL);
         }
+        run.end_workload();
         // Heal, resume and restart everything first, so in-flight operations can finish.
         // Dropping the sender (rather than sending) is a stop no wait can swallow.
         drop(stop_nemesis);
