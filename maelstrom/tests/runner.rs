@@ -117,6 +117,53 @@ fn event_types(events: &[Value]) -> Vec<&str> {
         .collect()
 }
 
+/// One line of jepsen.log: `   12.345 INFO  [nemesis] heal`.
+#[derive(Debug)]
+struct LogLine {
+    seconds: f64,
+    level: String,
+    source: String,
+    text: String,
+}
+
+/// The latest run's jepsen.log, each line checked for the format and the times for
+/// never going backwards.
+fn jepsen_log(dir: &Path) -> Vec<LogLine> {
+    let text = fs::read_to_string(latest(dir).join("jepsen.log")).expect("jepsen.log");
+    let lines: Vec<LogLine> = text
+        .lines()
+        .map(|line| {
+            let (time, rest) = line.trim_start().split_once(' ').expect(line);
+            let (whole, millis) = time.split_once('.').expect(line);
+            assert!(whole.parse::<u64>().is_ok() && millis.len() == 3, "{line}");
+            let (level, rest) = rest.split_at(5);
+            let (source, text) = rest[1..].split_once("] ").expect(line);
+            assert!(source.starts_with('['), "{line}");
+            LogLine {
+                seconds: time.parse().expect(line),
+                level: level.trim_end().to_string(),
+                source: source[1..].to_string(),
+                text: text.to_string(),
+            }
+        })
+        .collect();
+    assert!(
+        lines
+            .windows(2)
+            .all(|pair| pair[0].seconds <= pair[1].seconds),
+        "{text}"
+    );
+    lines
+}
+
+/// The texts of the lines from `source`.
+fn log_texts<'a>(log: &'a [LogLine], source: &str) -> Vec<&'a str> {
+    log.iter()
+        .filter(|line| line.source == source)
+        .map(|line| line.text.as_str())
+        .collect()
+}
+
 /// The `membership` lines of nemesis.jsonl.
 fn membership_events(events: &[Value]) -> Vec<&Value> {
     events
@@ -304,6 +351,55 @@ fn single_leader_node_stays_valid_under_partitions() {
         assert!(event["shape"].is_string());
         assert_eq!(event["cut"].as_object().unwrap().len(), 3);
     }
+
+    // jepsen.log tells the same story in words, between the parameters and the verdict.
+    let log = jepsen_log(&dir);
+    assert_eq!(
+        log[0].text,
+        "lin-kv run 1/1 with 3 nodes, concurrency 6, seed 13"
+    );
+    let harness_lines = log_texts(&log, "harness");
+    assert!(harness_lines.iter().any(|text| text
+        .starts_with("command line: harness test -w lin-kv --bin ")
+        && text.ends_with("--nemesis partition --nemesis-interval 1")));
+    assert!(harness_lines
+        .iter()
+        .any(|text| text.starts_with("parameters: nodes n0,n1,n2;")
+            && text.contains("nemesis partition every 1 s;")
+            && text.contains("seed 13;")));
+    assert!(harness_lines
+        .iter()
+        .any(|text| text.starts_with("checking ") && text.ends_with("s of workload)...")));
+    let node_lines = log_texts(&log, "node");
+    for node in ["n0", "n1", "n2"] {
+        assert!(node_lines.contains(&format!("{node} answered init_ok").as_str()));
+    }
+    let nemesis_lines = log_texts(&log, "nemesis");
+    let starts: Vec<&&str> = nemesis_lines
+        .iter()
+        .filter(|text| text.starts_with("partition-start "))
+        .collect();
+    assert_eq!(
+        starts.len(),
+        types.iter().filter(|t| **t == "partition-start").count()
+    );
+    assert!(
+        starts.iter().all(|text| text.contains(" cannot hear ")),
+        "{starts:?}"
+    );
+    assert_eq!(
+        nemesis_lines.iter().filter(|text| **text == "heal").count(),
+        types.iter().filter(|t| **t == "heal").count()
+    );
+    assert_eq!(nemesis_lines.last(), Some(&"heal"));
+    let verdict = log
+        .iter()
+        .find(|line| line.text.starts_with("verdict: "))
+        .expect("a verdict line");
+    assert_eq!(
+        (verdict.level.as_str(), verdict.text.as_str()),
+        ("INFO", "verdict: valid (exit 0)")
+    );
 }
 
 #[test]
@@ -398,6 +494,21 @@ fn garbage_on_stdout_crashes_the_run_naming_the_node() {
     assert!(named, "the message names the node");
     assert_eq!(results(&dir)["valid?"], "unknown");
     assert!(results(&dir)["error"].is_string());
+
+    // jepsen.log has the reason when the crash happened, and the verdict after it.
+    let log = jepsen_log(&dir);
+    let crash = log
+        .iter()
+        .position(|line| line.text.starts_with("crash: node n"))
+        .expect("a crash line");
+    assert_eq!(log[crash].level, "ERROR");
+    assert!(log[crash].text.contains("not a valid Maelstrom message"));
+    assert!(log[crash..]
+        .iter()
+        .any(|line| line.level == "ERROR" && line.text.starts_with("run failed: node n")));
+    assert!(log[crash..]
+        .iter()
+        .any(|line| line.level == "ERROR" && line.text == "verdict: crash (exit 255)"));
 }
 
 #[test]
@@ -418,6 +529,18 @@ fn node_that_never_answers_init_aborts_the_run() {
     let run = lin_kv(&dir, "mute-node.py", &["--time-limit", "5"]);
     assert_eq!(run.code, 255);
     assert!(run.stderr.contains("did not answer init within 10 s"));
+    let log = jepsen_log(&dir);
+    let node_lines = log_texts(&log, "node");
+    assert!(node_lines
+        .iter()
+        .any(|text| text.starts_with("n0 started (pid ")));
+    assert!(
+        node_lines.contains(&"init sent to n0,n1,n2"),
+        "{node_lines:?}"
+    );
+    assert!(log.iter().any(|line| line.level == "ERROR"
+        && line.text.starts_with("crash: node n")
+        && line.text.ends_with("did not answer init within 10 s")));
 }
 
 #[test]

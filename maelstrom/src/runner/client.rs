@@ -10,6 +10,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde_json::{json, Map, Value};
 
+use super::journal::{Level, Source};
 use super::network::{Envelope, Network};
 use super::recorder::{HistoryLog, RunState};
 use super::workload::{
@@ -96,6 +97,11 @@ pub fn initialize(
     targets: &[String],
     node_ids: &[String],
 ) -> Result<(), String> {
+    run.log(
+        Level::Info,
+        Source::Node,
+        &format!("init sent to {}", targets.join(",")),
+    );
     let mut pending = Vec::new();
     for node in targets {
         let mut client = ClientConn::open(network, network.allocate_client_id());
@@ -121,6 +127,11 @@ pub fn initialize(
             ));
         }
         network.mark_initialized(node);
+        run.log(
+            Level::Info,
+            Source::Node,
+            &format!("{node} answered init_ok"),
+        );
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ use rand::Rng;
 use serde_json::{json, Map, Value};
 
 use super::client::ClientConn;
+use super::journal::{Level, Source};
 use super::recorder::{NemesisLog, RunState};
 use crate::history::{MembershipChange, MembershipOutcome, NemesisEvent, NemesisKind};
 
@@ -277,13 +278,21 @@ impl MembershipNemesis {
                         report.config_failures += 1;
                         self.log
                             .set_membership("read_config unanswered".to_string());
+                        self.run.log(
+                            Level::Warn,
+                            Source::Membership,
+                            "no node answered read_config",
+                        );
                     }
                     continue;
                 }
                 ConfigRead::Unsupported { node, text } => {
-                    eprintln!(
-                        "harness: node {node} answered read_config with error 10 ({text}): \
-                         it does not support admin requests; no membership changes this run"
+                    self.run.say(
+                        Level::Warn,
+                        &format!(
+                            "node {node} answered read_config with error 10 ({text}): \
+                             it does not support admin requests; no membership changes this run"
+                        ),
                     );
                     self.log.set_membership("not supported".to_string());
                     report.unsupported = true;
@@ -351,6 +360,27 @@ impl MembershipNemesis {
             .choose(&mut self.rng)
             .expect("at least one node")
             .clone();
+        // The request gets its own line: a change that never ends (a crash, a hang) has
+        // no outcome line.
+        let list = |nodes: &[String]| {
+            if nodes.is_empty() {
+                "none".to_string()
+            } else {
+                nodes.join(",")
+            }
+        };
+        self.run.log(
+            Level::Info,
+            Source::Membership,
+            &format!(
+                "{} {} via {via}, chosen from voters {}, non-voters {}, leader {}",
+                action.name(),
+                action.target(),
+                list(&config.voters),
+                list(&config.non_voters),
+                config.leader.as_deref().unwrap_or("unknown")
+            ),
+        );
         let sent = self.run.now_nanos();
         let msg_id = self
             .client

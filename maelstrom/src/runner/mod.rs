@@ -8,10 +8,12 @@
 //! - `client` and `workload`: init, worker threads, and the lin-kv rules they follow.
 //! - `nemesis`: partition, kill and pause faults.
 //! - `membership`: membership changes through the node's admin API.
-//! - `recorder`, `progress`, `results`, `store`: what a run records, shows and leaves behind.
+//! - `recorder`, `journal`, `progress`, `results`, `store`: what a run records, shows and
+//!   leaves behind.
 
 pub mod cli;
 mod client;
+mod journal;
 mod membership;
 mod nemesis;
 mod network;
@@ -54,7 +56,7 @@ pub fn main(args: &[String]) -> i32 {
                     return usage_failure(&format!("--bin {}: {error}", options.bin.display()))
                 }
             }
-            run_tests(&options)
+            run_tests(&options, &journal::command_line(args))
         }
         Command::Check {
             history,
@@ -69,18 +71,22 @@ fn usage_failure(message: &str) -> i32 {
 }
 
 /// Runs the test `--test-count` times (seeds seed, seed+1, ...); the worst verdict wins.
-fn run_tests(options: &TestOptions) -> i32 {
+/// `command_line` is for each run's jepsen.log.
+fn run_tests(options: &TestOptions, command_line: &str) -> i32 {
     let mut worst = Verdict::Valid;
     for index in 0..options.test_count {
         let seed = options.seed.wrapping_add(u64::from(index));
-        eprintln!(
-            "harness: lin-kv run {}/{} with {} nodes, concurrency {}, seed {seed}",
+        let header = format!(
+            "lin-kv run {}/{} with {} nodes, concurrency {}, seed {seed}",
             index + 1,
             options.test_count,
             options.node_ids.len(),
             options.concurrency
         );
-        let verdict = run::run_test(options, seed);
+        // Printed before the run has a store directory, so that it comes first even when
+        // creating one fails; the run's jepsen.log starts with it.
+        eprintln!("harness: {header}");
+        let verdict = run::run_test(options, seed, &header, command_line);
         if verdict.severity() > worst.severity() {
             worst = verdict;
         }

@@ -448,6 +448,7 @@ fn printable(line: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::journal::Journal;
 
     #[test]
     fn accepts_a_well_formed_message() {
@@ -522,7 +523,7 @@ mod tests {
 
     #[test]
     fn a_message_to_an_unregistered_dest_crashes_the_run() {
-        let run = Arc::new(RunState::new());
+        let run = Arc::new(RunState::new(Journal::new(std::io::sink())));
         let network = Network::new(Arc::clone(&run), &[], 0.0, LatencyDist::Constant, 1);
         let (inbox, replies) = crossbeam_channel::unbounded();
         network.register_client("c3", inbox);
@@ -540,7 +541,7 @@ mod tests {
 
     #[test]
     fn after_the_time_limit_a_late_answer_to_a_finished_client_is_dropped() {
-        let run = Arc::new(RunState::new());
+        let run = Arc::new(RunState::new(Journal::new(std::io::sink())));
         let network = Network::new(Arc::clone(&run), &[], 0.0, LatencyDist::Constant, 1);
         run.end_workload();
         network.accept_from_node("n0", br#"{"src":"n0","dest":"c3","body":{"type":"x"}}"#);

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::journal::{Level, Source};
 use super::network::Network;
 use super::recorder::RunState;
 
@@ -79,6 +80,7 @@ impl NodeProcess {
                     launch.bin.display()
                 )
             })?;
+        let pid = child.id();
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -109,6 +111,16 @@ impl NodeProcess {
             stderr_copier,
         });
         drop(state);
+        let started = if generation == 1 {
+            "started"
+        } else {
+            "restarted"
+        };
+        run.log(
+            Level::Info,
+            Source::Node,
+            &format!("{} {started} (pid {pid}, start {generation})", self.id),
+        );
 
         let node = Arc::clone(self);
         let network = Arc::clone(network);

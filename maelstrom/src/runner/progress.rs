@@ -1,14 +1,15 @@
 //! The live progress line on stderr: elapsed time, operations so far, the fault in
 //! force and, under `--nemesis membership`, the last membership change. On a terminal it is redrawn in place every second; otherwise (CI logs) a plain
-//! line is printed every few seconds.
+//! line is printed every few seconds. jepsen.log gets it every few seconds either way.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use super::journal::{Level, Source};
 use super::recorder::{HistoryLog, NemesisLog, RunState};
 
 const TERMINAL_REFRESH: Duration = Duration::from_secs(1);
@@ -31,8 +32,13 @@ impl Progress {
         } else {
             LOG_REFRESH
         };
+        let mut next_journal = Instant::now() + LOG_REFRESH;
         while let Err(RecvTimeoutError::Timeout) = self.stop.recv_timeout(refresh) {
             let line = self.line();
+            if Instant::now() >= next_journal {
+                self.run.log(Level::Info, Source::Harness, &line);
+                next_journal += LOG_REFRESH;
+            }
             let mut stderr = std::io::stderr().lock();
             // \x1b[K clears what a longer previous line left behind.
             let _ = if terminal {

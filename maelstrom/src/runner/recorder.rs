@@ -1,14 +1,19 @@
 //! State every part of a run shares: the run's clock, the first reason the run must stop
-//! (a crash), and the two logs that become history.jsonl and nemesis.jsonl.
+//! (a crash), its jepsen.log, and the two logs that become history.jsonl and
+//! nemesis.jsonl.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::journal::{self, Journal, Level, Source};
 use crate::history::{Event, EventType, NemesisEvent};
 
 pub struct RunState {
     start: Instant,
+    /// jepsen.log, kept here because everything that has something to tell it holds
+    /// the run's state already.
+    journal: Journal,
     /// Why the run crashed; the first reason wins, later ones are consequences.
     crash: Mutex<Option<String>>,
     crashed: AtomicBool,
@@ -21,9 +26,10 @@ pub struct RunState {
 }
 
 impl RunState {
-    pub fn new() -> Self {
+    pub fn new(journal: Journal) -> Self {
         RunState {
             start: Instant::now(),
+            journal,
             crash: Mutex::new(None),
             crashed: AtomicBool::new(false),
             tearing_down: AtomicBool::new(false),
@@ -40,6 +46,17 @@ impl RunState {
         self.start.elapsed().as_nanos() as u64
     }
 
+    /// One line of jepsen.log, on the run's clock.
+    pub fn log(&self, level: Level, source: Source, text: &str) {
+        self.journal.write(self.start, level, source, text);
+    }
+
+    /// A line for the user on stderr, which jepsen.log keeps too.
+    pub fn say(&self, level: Level, text: &str) {
+        eprintln!("harness: {text}");
+        self.log(level, Source::Harness, text);
+    }
+
     /// Records why the run cannot go on. Ignored during teardown, when nodes die and
     /// pipes break because the runner is stopping them.
     pub fn crash(&self, reason: String) {
@@ -48,6 +65,8 @@ impl RunState {
         }
         let mut crash = self.crash.lock().unwrap();
         if crash.is_none() {
+            // Logged now, not only at the end, so that the log shows when it happened.
+            self.log(Level::Error, Source::Harness, &format!("crash: {reason}"));
             *crash = Some(reason);
             self.crashed.store(true, Ordering::SeqCst);
         }
@@ -138,9 +157,16 @@ impl NemesisLog {
         }
     }
 
+    /// Appends an event and tells jepsen.log, under the lock so that both files have
+    /// the events in the same order.
     pub fn record(&self, run: &RunState, mut event: NemesisEvent) {
         let mut events = self.events.lock().unwrap();
         event.time = run.now_nanos();
+        run.log(
+            Level::Info,
+            journal::source_of(&event),
+            &journal::describe(&event),
+        );
         events.push(event);
     }
 

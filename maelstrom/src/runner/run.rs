@@ -1,5 +1,5 @@
-//! One test run from start to verdict: store directory, nodes, init, workers, nemesis,
-//! teardown, then history, check, results.json, plots and the summary.
+//! One test run from start to verdict: store directory and jepsen.log, nodes, init,
+//! workers, nemesis, teardown, then history, check, results.json, plots and the summary.
 
 use std::fs;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use rand::SeedableRng;
 
 use super::cli::TestOptions;
 use super::client::{initialize, run_worker, ClientConn, Workload};
+use super::journal::{Journal, Level, Source};
 use super::membership::{MembershipNemesis, MembershipReport};
 use super::nemesis::Nemesis;
 use super::network::{NetCounts, Network};
@@ -49,7 +50,9 @@ fn derive_seed(seed: u64, stream: Stream, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-pub fn run_test(options: &TestOptions, seed: u64) -> Verdict {
+/// `header` is the line already printed on stderr for this run; `command_line` the
+/// harness's arguments. Both open the run's jepsen.log.
+pub fn run_test(options: &TestOptions, seed: u64, header: &str, command_line: &str) -> Verdict {
     let run_dir = match store::create_run_dir() {
         Ok(run_dir) => run_dir,
         Err(error) => {
@@ -57,16 +60,31 @@ pub fn run_test(options: &TestOptions, seed: u64) -> Verdict {
             return Verdict::Crash;
         }
     };
-    let run = Arc::new(RunState::new());
+    let journal_path = run_dir.absolute.join("jepsen.log");
+    let journal = match fs::File::create(&journal_path) {
+        Ok(file) => Journal::new(file),
+        Err(error) => {
+            eprintln!("harness: cannot create {}: {error}", journal_path.display());
+            return Verdict::Crash;
+        }
+    };
+    let run = Arc::new(RunState::new(journal));
+    run.log(Level::Info, Source::Harness, header);
+    run.log(
+        Level::Info,
+        Source::Harness,
+        &format!("command line: {command_line}"),
+    );
+    run.log(Level::Info, Source::Harness, &parameters(options, seed));
     let history = Arc::new(HistoryLog::new());
     let nemesis_log = Arc::new(NemesisLog::new());
 
     let mut node_args = options.node_args.clone();
     if options.node_data_dir {
         if let Err(error) = fs::create_dir_all(run_dir.data()) {
-            eprintln!(
-                "harness: cannot create {}: {error}",
-                run_dir.data().display()
+            run.say(
+                Level::Error,
+                &format!("cannot create {}: {error}", run_dir.data().display()),
             );
             return Verdict::Crash;
         }
@@ -105,6 +123,7 @@ pub fn run_test(options: &TestOptions, seed: u64) -> Verdict {
 
     // Teardown is SIGKILL, as in Maelstrom; from here on, deaths are ours.
     run.begin_teardown();
+    run.log(Level::Info, Source::Harness, "teardown: killing the nodes");
     for node in &nodes {
         node.kill();
     }
@@ -121,7 +140,39 @@ pub fn run_test(options: &TestOptions, seed: u64) -> Verdict {
         workload_span,
         membership,
     };
-    finish(options, seed, &run_dir, recorded)
+    finish(options, seed, &run, &run_dir, recorded)
+}
+
+/// Every option that shapes the run, defaults included, for jepsen.log.
+fn parameters(options: &TestOptions, seed: u64) -> String {
+    let mut nemesis: Vec<&str> = options.nemesis.iter().map(|fault| fault.name()).collect();
+    if options.membership {
+        nemesis.push("membership");
+    }
+    let nemesis = if nemesis.is_empty() {
+        "none".to_string()
+    } else {
+        format!(
+            "{} every {} s",
+            nemesis.join(","),
+            options.nemesis_interval.as_secs_f64()
+        )
+    };
+    format!(
+        "parameters: nodes {}; concurrency {}; rate {}/s; time limit {} s; latency {} ms \
+         ({}); nemesis {nemesis}; node data dir {}; seed {seed}; check budget {} s; \
+         bin {}; node args {:?}",
+        options.node_ids.join(","),
+        options.concurrency,
+        options.rate,
+        options.time_limit.as_secs_f64(),
+        options.latency_ms,
+        format!("{:?}", options.latency_dist).to_lowercase(),
+        if options.node_data_dir { "yes" } else { "no" },
+        options.check_budget.as_secs_f64(),
+        options.bin.display(),
+        options.node_args
+    )
 }
 
 /// What a run leaves once its processes are gone.
@@ -157,6 +208,15 @@ fn drive(
         run.crash(reason);
         return (Duration::ZERO, None);
     }
+    run.log(
+        Level::Info,
+        Source::Harness,
+        &format!(
+            "workload starts: {} clients for {} s",
+            options.concurrency,
+            options.time_limit.as_secs_f64()
+        ),
+    );
     // Maelstrom opens one setup client per node that never sends; they take ids too.
     for _ in &options.node_ids {
         network.allocate_client_id();
@@ -233,6 +293,15 @@ fn drive(
             thread::sleep(WATCH_INTERVAL);
         }
         run.end_workload();
+        run.log(
+            Level::Info,
+            Source::Harness,
+            if run.has_crashed() {
+                "workload stops early: the run crashed"
+            } else {
+                "time limit: no new operations; healing and waiting for the last answers"
+            },
+        );
         // Heal, resume and restart everything first, so in-flight operations can finish.
         // Dropping the sender (rather than sending) is a stop no wait can swallow.
         drop(stop_nemesis);
@@ -251,7 +320,13 @@ fn drive(
 }
 
 /// Checks the history, writes the store files and prints the summary.
-fn finish(options: &TestOptions, seed: u64, run_dir: &RunDir, recorded: Recorded) -> Verdict {
+fn finish(
+    options: &TestOptions,
+    seed: u64,
+    run: &RunState,
+    run_dir: &RunDir,
+    recorded: Recorded,
+) -> Verdict {
     let Recorded {
         history,
         nemesis,
@@ -262,14 +337,17 @@ fn finish(options: &TestOptions, seed: u64, run_dir: &RunDir, recorded: Recorded
     } = recorded;
     let (verdict, workload) = match &crash {
         Some(reason) => {
-            eprintln!("harness: run failed: {reason}");
+            run.say(Level::Error, &format!("run failed: {reason}"));
             (Verdict::Crash, None)
         }
         None => {
-            eprintln!(
-                "harness: checking {} events ({:.1} s of workload)...",
-                history.len(),
-                workload_span.as_secs_f64()
+            run.say(
+                Level::Info,
+                &format!(
+                    "checking {} events ({:.1} s of workload)...",
+                    history.len(),
+                    workload_span.as_secs_f64()
+                ),
             );
             let report = checker::check(&history, options.check_budget);
             let verdict = results::verdict(&report);
@@ -284,16 +362,23 @@ fn finish(options: &TestOptions, seed: u64, run_dir: &RunDir, recorded: Recorded
         ));
     }
     if let Err(error) = write_outputs(run_dir, &figures, workload, seed, &history, &nemesis) {
-        eprintln!("harness: {error:#}");
+        run.say(Level::Error, &format!("{error:#}"));
         return Verdict::Crash;
     }
     if let Err(error) = plot::write_plots(&run_dir.absolute, &history, &nemesis) {
-        eprintln!("harness: plots not written: {error:#}");
+        run.say(Level::Warn, &format!("plots not written: {error:#}"));
     }
-    println!(
-        "{}",
-        figures.summary(&run_dir.relative.display().to_string())
-    );
+    let summary = figures.summary(&run_dir.relative.display().to_string());
+    // The verdict line comes first; it is an error unless the run is valid.
+    for (index, line) in summary.lines().enumerate() {
+        let level = if index == 0 && verdict != Verdict::Valid {
+            Level::Error
+        } else {
+            Level::Info
+        };
+        run.log(level, Source::Harness, line);
+    }
+    println!("{summary}");
     verdict
 }
 
