@@ -487,7 +487,8 @@ fn garbage_on_stdout_crashes_the_run_naming_the_node() {
     );
     assert_eq!(run.code, 255);
     assert!(run.stderr.contains("not a valid Maelstrom message"));
-    assert!(run.stderr.contains("\"handling read\""));
+    // The offending line is quoted; which request came first depends on scheduling.
+    assert!(run.stderr.contains("\"handling "), "{}", run.stderr);
     let named = ["n0", "n1", "n2"]
         .iter()
         .any(|node| run.stderr.contains(&format!("node {node} wrote a line")));
