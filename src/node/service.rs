@@ -193,7 +193,8 @@ enum Admin {
 }
 
 /// Starts an admin request about server `node` on the leader. The core answers later
-/// (see the monitor), unless it refuses at once.
+/// (see the monitor), unless it refuses at once; a server that does not lead passes
+/// the request on. A server outside node_ids is refused by whoever sees it first.
 fn admin(
     monitor: &Monitor,
     state: &mut State,
@@ -203,9 +204,6 @@ fn admin(
     action: Admin,
     now: u64,
 ) -> bool {
-    if state.raft.leader() != Some(state.raft.id()) {
-        return false;
-    }
     if !state.node_ids.contains(node) {
         let text = format!("unknown server {node:?}: not in init's node_ids");
         let body = protocol::error(origin.msg_id, code::MALFORMED_REQUEST, &text);
