@@ -196,18 +196,6 @@ impl Configurations {
     }
 }
 
-impl CatchUp {
-    pub(super) fn give_up_at(&self) -> u64 {
-        self.give_up_at
-    }
-}
-
-impl Transfer {
-    pub(super) fn give_up_at(&self) -> u64 {
-        self.give_up_at
-    }
-}
-
 /// A staging server being caught up by the leader.
 #[derive(Clone, Debug)]
 pub(super) struct CatchUp {
@@ -217,7 +205,7 @@ pub(super) struct CatchUp {
     round_end: Index,
     round_started: u64,
     rounds: u64,
-    give_up_at: u64,
+    pub(super) give_up_at: u64,
 }
 
 /// A leadership transfer under way.
@@ -225,7 +213,7 @@ pub(super) struct CatchUp {
 pub(super) struct Transfer {
     id: AdminId,
     pub(super) target: NodeId,
-    give_up_at: u64,
+    pub(super) give_up_at: u64,
     /// TimeoutNow went out: if this leader now sees a newer term, the hand-over worked.
     pub(super) timeout_now_sent: bool,
 }

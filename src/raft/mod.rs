@@ -233,8 +233,8 @@ impl Raft {
             return None;
         }
         let admin = [
-            self.catch_up.as_ref().map(|c| c.give_up_at()),
-            self.transfer.as_ref().map(|t| t.give_up_at()),
+            self.catch_up.as_ref().map(|c| c.give_up_at),
+            self.transfer.as_ref().map(|t| t.give_up_at),
         ];
         let quorum = self.config.check_quorum.then_some(self.quorum_check_at);
         admin.into_iter().chain([quorum]).flatten().min()
