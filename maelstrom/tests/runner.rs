@@ -535,10 +535,9 @@ fn node_that_never_answers_init_aborts_the_run() {
     assert!(node_lines
         .iter()
         .any(|text| text.starts_with("n0 started (pid ")));
-    assert!(
-        node_lines.contains(&"init sent to n0,n1,n2"),
-        "{node_lines:?}"
-    );
+    // Inits go one at a time, so the first mute node holds up the rest.
+    assert!(node_lines.contains(&"init sent to n0"), "{node_lines:?}");
+    assert!(!node_lines.contains(&"init sent to n1"), "{node_lines:?}");
     assert!(log.iter().any(|line| line.level == "ERROR"
         && line.text.starts_with("crash: node n")
         && line.text.ends_with("did not answer init within 10 s")));
