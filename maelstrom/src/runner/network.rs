@@ -9,32 +9,41 @@
 //! the head of the queue as soon as there is one, checks the partition then, and sleeps
 //! until the head is due; whatever arrives meanwhile, a client's request included, waits
 //! behind it. Clients are never delayed nor partitioned.
+//!
+//! The hot path is kept cheap, since at saturation the runner competes with the nodes for
+//! the same cores: a line is split into its top-level fields without building a JSON tree,
+//! the body is forwarded as the bytes its sender wrote, a delivery thread is woken only
+//! when it waits for an empty queue, and every message already due when it takes the head
+//! goes to the node in the same write.
 
+use std::borrow::Cow;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::cli::LatencyDist;
+use super::client::Mailbox;
 use super::journal::Level;
 use super::process::NodeProcess;
 use super::recorder::RunState;
 
-/// A message in flight.
+/// A message in flight. The body is the JSON text its sender wrote, forwarded as is.
 #[derive(Clone, Debug)]
 pub struct Envelope {
     pub id: u64,
     pub src: String,
     pub dest: String,
-    pub body: Map<String, Value>,
+    pub body: Box<RawValue>,
 }
 
 /// The line a node reads on stdin: the envelope plus the `id` Maelstrom adds.
@@ -43,7 +52,21 @@ struct WireMessage<'a> {
     id: u64,
     src: &'a str,
     dest: &'a str,
-    body: &'a Map<String, Value>,
+    body: &'a RawValue,
+}
+
+impl Envelope {
+    /// Appends the envelope as its receiver reads it: one JSON line.
+    fn write_line(&self, out: &mut Vec<u8>) {
+        let wire = WireMessage {
+            id: self.id,
+            src: &self.src,
+            dest: &self.dest,
+            body: &self.body,
+        };
+        serde_json::to_writer(&mut *out, &wire).expect("writing to a Vec cannot fail");
+        out.push(b'\n');
+    }
 }
 
 /// "Is a client" in Maelstrom's sense: the id starts with `c`.
@@ -51,42 +74,120 @@ fn is_client(id: &str) -> bool {
     id.starts_with('c')
 }
 
+/// A node's output line split into its top-level fields, each still the raw JSON text
+/// borrowed from the line, and the first key outside the schema, if any. Duplicate keys
+/// keep the last value, as a JSON map would.
+#[derive(Default)]
+struct TopLevel<'a> {
+    id: Option<&'a RawValue>,
+    src: Option<&'a RawValue>,
+    dest: Option<&'a RawValue>,
+    body: Option<&'a RawValue>,
+    extra: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for TopLevel<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(TopLevelVisitor)
+    }
+}
+
+struct TopLevelVisitor;
+
+impl<'de> Visitor<'de> for TopLevelVisitor {
+    type Value = TopLevel<'de>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopLevel<'de>, A::Error> {
+        let mut fields = TopLevel::default();
+        while let Some(Key(key)) = map.next_key()? {
+            let value = map.next_value()?;
+            let slot = match &*key {
+                "id" => &mut fields.id,
+                "src" => &mut fields.src,
+                "dest" => &mut fields.dest,
+                "body" => &mut fields.body,
+                other => {
+                    fields.extra.get_or_insert_with(|| other.to_string());
+                    continue;
+                }
+            };
+            *slot = Some(value);
+        }
+        Ok(fields)
+    }
+}
+
+/// An object key, borrowed from the line unless it holds escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(key)))
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(key.to_string())))
+    }
+}
+
 /// Checks one stdout line of a node against Maelstrom's closed schema: exactly `src`,
 /// `dest`, `body` and an optional integer `id`; src and dest strings; body an object.
 /// The body's contents are free: between nodes it need not even have a `type`, and what
 /// a client cannot read is the workload's to judge. Returns (src, dest, body) or why the
 /// line is not a message.
-fn parse_node_line(line: &[u8]) -> Result<(String, String, Map<String, Value>), String> {
+fn parse_node_line(line: &[u8]) -> Result<(String, String, Box<RawValue>), String> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Err("blank line".into());
     }
-    let value: Value =
-        serde_json::from_slice(line).map_err(|error| format!("not JSON ({error})"))?;
-    let Value::Object(mut message) = value else {
-        return Err("not a JSON object".into());
-    };
-    if let Some(extra) = message
-        .keys()
-        .find(|key| !matches!(key.as_str(), "src" | "dest" | "body" | "id"))
-    {
+    let fields: TopLevel = serde_json::from_slice(line).map_err(|error| {
+        // Only a top level other than an object is a data error here; tell it apart
+        // from text that is not JSON at all.
+        if error.is_data() && serde_json::from_slice::<IgnoredAny>(line).is_ok() {
+            "not a JSON object".to_string()
+        } else {
+            format!("not JSON ({error})")
+        }
+    })?;
+    if let Some(extra) = fields.extra {
         return Err(format!(
             "unexpected top-level key {extra:?} (only src, dest, body and id are allowed)"
         ));
     }
-    if let Some(id) = message.get("id") {
-        if !(id.is_i64() || id.is_u64()) {
-            return Err(format!("top-level id must be an integer, got {id}"));
+    if let Some(id) = fields.id {
+        let text = id.get();
+        if serde_json::from_str::<i64>(text).is_err() && serde_json::from_str::<u64>(text).is_err()
+        {
+            return Err(format!("top-level id must be an integer, got {text}"));
         }
     }
-    let mut string_field = |name: &str| match message.remove(name) {
-        Some(Value::String(text)) => Ok(text),
-        Some(other) => Err(format!("{name} must be a string, got {other}")),
+    let string_field = |name: &str, raw: Option<&RawValue>| match raw {
+        Some(raw) => serde_json::from_str::<String>(raw.get())
+            .map_err(|_| format!("{name} must be a string, got {raw}")),
         None => Err(format!("missing {name}")),
     };
-    let src = string_field("src")?;
-    let dest = string_field("dest")?;
-    match message.remove("body") {
-        Some(Value::Object(body)) => Ok((src, dest, body)),
+    let src = string_field("src", fields.src)?;
+    let dest = string_field("dest", fields.dest)?;
+    match fields.body {
+        // A raw value starts at its first character: `{` is an object, and only one.
+        Some(body) if body.get().starts_with('{') => Ok((src, dest, body.to_owned())),
         Some(other) => Err(format!("body must be an object, got {other}")),
         None => Err("missing body".into()),
     }
@@ -187,6 +288,9 @@ impl Ord for Queued {
 struct InboxQueue {
     heap: BinaryHeap<Queued>,
     closed: bool,
+    /// The delivery thread waits for the queue to fill: only then does an arrival wake
+    /// it. A thread sleeping until its head is due has nothing to gain from a wake-up.
+    idle: bool,
 }
 
 /// One node's incoming messages.
@@ -203,7 +307,7 @@ struct Inbox {
 pub struct Network {
     run: Arc<RunState>,
     inboxes: HashMap<String, Arc<Inbox>>,
-    clients: RwLock<HashMap<String, Sender<Envelope>>>,
+    clients: RwLock<HashMap<String, Arc<Mailbox>>>,
     /// For each node, the nodes it currently cannot hear from.
     cut: RwLock<HashMap<String, HashSet<String>>>,
     latency: Latency,
@@ -267,14 +371,11 @@ impl Network {
         if !enabled.load(Ordering::Relaxed) {
             return;
         }
-        let wire = WireMessage {
-            id: envelope.id,
-            src: &envelope.src,
-            dest: &envelope.dest,
-            body: &envelope.body,
-        };
-        let json = serde_json::to_string(&wire).expect("a JSON map always serialises");
-        self.run.say(Level::Info, &format!("{what} {json}"));
+        let mut line = Vec::new();
+        envelope.write_line(&mut line);
+        let json = String::from_utf8_lossy(&line);
+        self.run
+            .say(Level::Info, &format!("{what} {}", json.trim_end()));
     }
 
     /// Starts one delivery thread per node; they run until [`Network::shut_down`].
@@ -321,7 +422,7 @@ impl Network {
         }
     }
 
-    pub fn register_client(&self, id: &str, inbox: Sender<Envelope>) {
+    pub fn register_client(&self, id: &str, inbox: Arc<Mailbox>) {
         self.clients.write().unwrap().insert(id.to_string(), inbox);
     }
 
@@ -373,11 +474,11 @@ impl Network {
     }
 
     /// A client request; clients only ever talk to nodes.
-    pub fn send_from_client(&self, src: &str, dest: &str, body: Map<String, Value>) {
+    pub fn send_from_client(&self, src: &str, dest: &str, body: Box<RawValue>) {
         self.route(src.to_string(), dest.to_string(), body);
     }
 
-    fn route(&self, src: String, dest: String, body: Map<String, Value>) {
+    fn route(&self, src: String, dest: String, body: Box<RawValue>) {
         let envelope = Envelope {
             id: self.next_message_id.fetch_add(1, Ordering::SeqCst),
             src,
@@ -399,12 +500,16 @@ impl Network {
                 sequence: self.next_sequence.fetch_add(1, Ordering::SeqCst),
                 envelope,
             };
-            inbox.queue.lock().unwrap().heap.push(queued);
-            inbox.wakeup.notify_one();
+            let mut queue = inbox.queue.lock().unwrap();
+            queue.heap.push(queued);
+            let idle = queue.idle;
+            drop(queue);
+            if idle {
+                inbox.wakeup.notify_one();
+            }
         } else if let Some(client) = self.clients.read().unwrap().get(&envelope.dest) {
             self.delivered(&envelope);
-            // The client may have gone away during teardown; the reply is then moot.
-            let _ = client.send(envelope);
+            client.put(envelope);
         }
     }
 
@@ -416,39 +521,86 @@ impl Network {
         }
     }
 
-    fn is_cut(&self, src: &str, dest: &str) -> bool {
+    fn is_cut(&self, envelope: &Envelope) -> bool {
         self.cut
             .read()
             .unwrap()
-            .get(dest)
-            .is_some_and(|deaf_to| deaf_to.contains(src))
+            .get(&envelope.dest)
+            .is_some_and(|deaf_to| deaf_to.contains(&envelope.src))
     }
 
     /// Maelstrom's `recv!` in a loop: take the head, drop it if its sender is cut off
     /// from this node now, else wait until it is due and write it. A node hears whatever
     /// is sent to it once its process runs, before its init too, as in Maelstrom.
+    /// Messages due by the time the head is written go with it, in queue order and each
+    /// checked against the partition as it is taken, exactly as successive `recv!`s
+    /// would take them, but in one write.
     fn deliver_loop(&self, inbox: &Inbox) {
-        while let Some(Queued {
-            deadline, envelope, ..
-        }) = take_head(inbox)
-        {
-            if self.is_cut(&envelope.src, &envelope.dest) {
-                continue;
-            }
-            if !sleep_until(inbox, deadline) {
+        let mut batch = Vec::new();
+        let mut lines = Vec::new();
+        loop {
+            let Some(deadline) = self.take_head(inbox, &mut batch) else {
                 return;
-            }
-            let wire = WireMessage {
-                id: envelope.id,
-                src: &envelope.src,
-                dest: &envelope.dest,
-                body: &envelope.body,
             };
-            let mut line = serde_json::to_vec(&wire).expect("a JSON map always serialises");
-            line.push(b'\n');
+            if deadline > Instant::now() {
+                if !sleep_until(inbox, deadline) {
+                    return;
+                }
+                let mut queue = inbox.queue.lock().unwrap();
+                self.take_due(&mut queue, Instant::now(), &mut batch);
+            }
+            lines.clear();
+            for envelope in &batch {
+                envelope.write_line(&mut lines);
+            }
             // A dead node loses what is sent to it, as over a real network.
-            if inbox.node.write_line(&line) {
-                self.delivered(&envelope);
+            if inbox.node.write_line(&lines) {
+                for envelope in &batch {
+                    self.delivered(envelope);
+                }
+            }
+            batch.clear();
+        }
+    }
+
+    /// Waits for the inbox to hold a message and moves the earliest-due one, due or not,
+    /// to `batch`, dropping heads whose sender is cut off from this node; when that head
+    /// is already due, everything else due is taken along. Returns the head's deadline,
+    /// or `None` once the network is shut.
+    fn take_head(&self, inbox: &Inbox, batch: &mut Vec<Envelope>) -> Option<Instant> {
+        let mut queue = inbox.queue.lock().unwrap();
+        loop {
+            if queue.closed {
+                return None;
+            }
+            match queue.heap.pop() {
+                Some(head) if self.is_cut(&head.envelope) => {}
+                Some(Queued {
+                    deadline, envelope, ..
+                }) => {
+                    batch.push(envelope);
+                    let now = Instant::now();
+                    if deadline <= now {
+                        self.take_due(&mut queue, now, batch);
+                    }
+                    return Some(deadline);
+                }
+                None => {
+                    queue.idle = true;
+                    queue = inbox.wakeup.wait(queue).unwrap();
+                    queue.idle = false;
+                }
+            }
+        }
+    }
+
+    /// Moves every message due by `now` to `batch`, in queue order, dropping those whose
+    /// sender is cut off from this node.
+    fn take_due(&self, queue: &mut InboxQueue, now: Instant, batch: &mut Vec<Envelope>) {
+        while queue.heap.peek().is_some_and(|next| next.deadline <= now) {
+            let next = queue.heap.pop().expect("just peeked");
+            if !self.is_cut(&next.envelope) {
+                batch.push(next.envelope);
             }
         }
     }
@@ -463,21 +615,6 @@ impl Network {
             clients: copy(&self.stats.clients),
             servers: copy(&self.stats.servers),
         }
-    }
-}
-
-/// Waits for the inbox to hold a message and takes the earliest-due one, due or not;
-/// `None` once the network is shut.
-fn take_head(inbox: &Inbox) -> Option<Queued> {
-    let mut queue = inbox.queue.lock().unwrap();
-    loop {
-        if queue.closed {
-            return None;
-        }
-        if let Some(head) = queue.heap.pop() {
-            return Some(head);
-        }
-        queue = inbox.wakeup.wait(queue).unwrap();
     }
 }
 
@@ -522,8 +659,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!((src.as_str(), dest.as_str()), ("n1", "c4"));
-        assert_eq!(body["value"], 3);
+        assert_eq!(
+            body.get(),
+            r#"{"type":"read_ok","value":3,"in_reply_to":2}"#
+        );
         assert!(parse_node_line(br#"{"id":7,"src":"n1","dest":"n2","body":{"type":"x"}}"#).is_ok());
+        // Escaped strings and keys are JSON too.
+        let (src, _, _) =
+            parse_node_line(br#"{"\u0073rc":"n\u0031","dest":"n2","body":{}}"#).unwrap();
+        assert_eq!(src, "n1");
+    }
+
+    #[test]
+    fn a_body_is_forwarded_as_its_sender_wrote_it() {
+        let body = r#"{ "z": 1.50, "a": [1e2, "\u00e9"], "z": 2 }"#;
+        let line = format!(r#"{{"dest":"n2", "body": {body}, "src":"n1"}}"#);
+        let (src, dest, parsed) = parse_node_line(line.as_bytes()).unwrap();
+        assert_eq!(parsed.get(), body);
+        let envelope = Envelope {
+            id: 9,
+            src,
+            dest,
+            body: parsed,
+        };
+        let mut wire = Vec::new();
+        envelope.write_line(&mut wire);
+        envelope.write_line(&mut wire);
+        let expected = format!("{{\"id\":9,\"src\":\"n1\",\"dest\":\"n2\",\"body\":{body}}}\n");
+        assert_eq!(String::from_utf8(wire).unwrap(), expected.repeat(2));
     }
 
     #[test]
@@ -535,9 +698,10 @@ mod tests {
             br#"{"src":"n1","dest":"n2","body":{"type":5}}"#,
         ] {
             let (_, _, body) = parse_node_line(line).unwrap();
-            assert_eq!(
-                Value::Object(body),
-                serde_json::from_slice::<Value>(line).unwrap()["body"]
+            let text = std::str::from_utf8(line).unwrap();
+            assert!(
+                text.contains(&format!(r#""body":{}}}"#, body.get())),
+                "{text}"
             );
         }
     }
@@ -583,7 +747,7 @@ mod tests {
             id,
             src: "n1".into(),
             dest: "n2".into(),
-            body: Map::new(),
+            body: RawValue::from_string("{}".into()).unwrap(),
         };
         let mut heap = BinaryHeap::new();
         for (id, offset_ms, sequence) in [(0, 5, 0), (1, 1, 1), (2, 5, 2), (3, 1, 3)] {
@@ -601,10 +765,13 @@ mod tests {
     fn a_message_to_an_unregistered_dest_crashes_the_run() {
         let (run, network) = network_of(&["n0"]);
         network.register_node("n0");
-        let (inbox, replies) = crossbeam_channel::unbounded();
-        network.register_client("c3", inbox);
+        let inbox = Arc::new(Mailbox::default());
+        network.register_client("c3", Arc::clone(&inbox));
         network.accept_from_node("n0", br#"{"src":"n0","dest":"c3","body":{"type":"x"}}"#);
-        assert_eq!(replies.try_recv().unwrap().body["type"], "x");
+        assert_eq!(
+            inbox.take(Duration::ZERO).unwrap().body.get(),
+            r#"{"type":"x"}"#
+        );
         assert!(!run.has_crashed());
         network.unregister_client("c3");
         network.accept_from_node("n0", br#"{"src":"n0","dest":"c3","body":{"type":"x"}}"#);
@@ -629,9 +796,53 @@ mod tests {
             .map(|id| NodeProcess::new(id.to_string(), Arc::clone(&launch)))
             .collect();
         let network = Network::new(Arc::clone(&run), &nodes, 0.0, LatencyDist::Constant, 1);
-        let (inbox, _) = crossbeam_channel::unbounded();
-        network.register_client("c3", inbox);
+        network.register_client("c3", Arc::new(Mailbox::default()));
         (run, network)
+    }
+
+    #[test]
+    fn due_messages_are_taken_together_in_queue_order_without_cut_ones() {
+        let (run, network) = network_of(&["n0", "n1", "n2"]);
+        for id in ["n0", "n1", "n2"] {
+            network.register_node(id);
+        }
+        for (from, note) in [("n1", 0), ("n2", 1), ("c3", 2), ("n1", 3)] {
+            let line = format!(r#"{{"src":"{from}","dest":"n0","body":{{"note":{note}}}}}"#);
+            network.accept_from_node(from, line.as_bytes());
+        }
+        assert!(!run.has_crashed());
+        network.set_cut(HashMap::from([(
+            "n0".to_string(),
+            HashSet::from(["n2".to_string()]),
+        )]));
+        let inbox = &network.inboxes["n0"];
+        let mut batch = Vec::new();
+        assert!(network.take_head(inbox, &mut batch).unwrap() <= Instant::now());
+        let notes: Vec<&str> = batch.iter().map(|envelope| envelope.body.get()).collect();
+        assert_eq!(notes, [r#"{"note":0}"#, r#"{"note":2}"#, r#"{"note":3}"#]);
+        assert!(inbox.queue.lock().unwrap().heap.is_empty());
+    }
+
+    #[test]
+    fn a_head_not_yet_due_is_taken_alone() {
+        let run = Arc::new(RunState::new(Journal::new(std::io::sink())));
+        let launch = Arc::new(NodeLaunch {
+            bin: "/bin/false".into(),
+            args: Vec::new(),
+            log_dir: std::env::temp_dir(),
+            echo_stderr: false,
+        });
+        let nodes = [NodeProcess::new("n0".into(), launch)];
+        let network = Network::new(run, &nodes, 1000.0, LatencyDist::Constant, 1);
+        network.register_node("n0");
+        for _ in 0..2 {
+            network.accept_from_node("n0", br#"{"src":"n0","dest":"n0","body":{}}"#);
+        }
+        let inbox = &network.inboxes["n0"];
+        let mut batch = Vec::new();
+        assert!(network.take_head(inbox, &mut batch).unwrap() > Instant::now());
+        assert_eq!(batch.len(), 1);
+        assert_eq!(inbox.queue.lock().unwrap().heap.len(), 1);
     }
 
     #[test]
