@@ -34,7 +34,7 @@ use serde_json::value::RawValue;
 use super::cli::LatencyDist;
 use super::client::Mailbox;
 use super::journal::Level;
-use super::process::NodeProcess;
+use super::process::{NodeProcess, TryWrite};
 use super::recorder::RunState;
 
 /// A message in flight. The body is the JSON text its sender wrote, forwarded as is.
@@ -495,12 +495,32 @@ impl Network {
             } else {
                 self.latency.sample()
             };
+            let mut queue = inbox.queue.lock().unwrap();
+            if delay.is_zero() && queue.idle && queue.heap.is_empty() {
+                // The delivery thread would take this message the moment it woke, and
+                // the node's pipe has room for it unless `try_write_line` says not: write
+                // it now, under the queue's lock so that nothing overtakes it, and spare
+                // the thread a wake-up.
+                if self.is_cut(&envelope) {
+                    return;
+                }
+                let mut line = Vec::new();
+                envelope.write_line(&mut line);
+                match inbox.node.try_write_line(&line) {
+                    TryWrite::Written => {
+                        drop(queue);
+                        self.delivered(&envelope);
+                        return;
+                    }
+                    TryWrite::Down => return,
+                    TryWrite::Full => {}
+                }
+            }
             let queued = Queued {
                 deadline: Instant::now() + delay,
                 sequence: self.next_sequence.fetch_add(1, Ordering::SeqCst),
                 envelope,
             };
-            let mut queue = inbox.queue.lock().unwrap();
             queue.heap.push(queued);
             let idle = queue.idle;
             drop(queue);
@@ -821,6 +841,52 @@ mod tests {
         let notes: Vec<&str> = batch.iter().map(|envelope| envelope.body.get()).collect();
         assert_eq!(notes, [r#"{"note":0}"#, r#"{"note":2}"#, r#"{"note":3}"#]);
         assert!(inbox.queue.lock().unwrap().heap.is_empty());
+    }
+
+    #[test]
+    fn an_idle_inbox_writes_at_once_until_the_pipe_is_full() {
+        let dir = std::env::temp_dir().join(format!("net-direct-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("stdin");
+        let run = Arc::new(RunState::new(Journal::new(std::io::sink())));
+        let launch = Arc::new(NodeLaunch {
+            bin: "/bin/sh".into(),
+            args: vec!["-c".into(), format!("cat > {}", out.display())],
+            log_dir: dir.clone(),
+            echo_stderr: false,
+        });
+        let node = NodeProcess::new("n0".into(), launch);
+        let network = Network::new(
+            Arc::clone(&run),
+            &[Arc::clone(&node)],
+            0.0,
+            LatencyDist::Constant,
+            1,
+        );
+        node.start(&network, &run).unwrap();
+        let inbox = &network.inboxes["n0"];
+        // As if its delivery thread waited for the queue to fill.
+        inbox.queue.lock().unwrap().idle = true;
+        let line = br#"{"src":"n0","dest":"n0","body":{"type":"x"}}"#;
+        network.accept_from_node("n0", line);
+        assert!(inbox.queue.lock().unwrap().heap.is_empty());
+        assert_eq!(network.counts().all.received, 1);
+        let expected = "{\"id\":0,\"src\":\"n0\",\"dest\":\"n0\",\"body\":{\"type\":\"x\"}}\n";
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(&out).unwrap_or_default() != expected {
+            assert!(Instant::now() < deadline, "the node never read the line");
+            thread::sleep(Duration::from_millis(10));
+        }
+        // A stopped node's pipe fills up; from then on messages queue for the thread.
+        node.pause();
+        for _ in 0..5000 {
+            network.accept_from_node("n0", line);
+        }
+        let queued = inbox.queue.lock().unwrap().heap.len();
+        assert!(queued > 0 && queued < 5000, "{queued} queued");
+        node.kill();
+        assert!(!run.has_crashed());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! why one node id may have several incarnations over a run.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -82,6 +83,10 @@ impl NodeProcess {
             })?;
         let pid = child.id();
         let stdin = child.stdin.take().expect("stdin is piped");
+        // Non-blocking, so that the network can try a write without waiting on a node
+        // that does not read; `write_line` waits for room itself.
+        set_nonblocking(&stdin)
+            .map_err(|error| format!("could not set up node {}'s stdin: {error}", self.id))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
 
@@ -198,15 +203,46 @@ impl NodeProcess {
         }
     }
 
-    /// Writes one line to the node's stdin; false if the node is down or its stdin broke.
+    fn stdin(&self) -> Option<Arc<Mutex<ChildStdin>>> {
+        let state = self.state.lock().unwrap();
+        let incarnation = state.running.as_ref()?;
+        Some(Arc::clone(&incarnation.stdin))
+    }
+
+    /// Writes lines to the node's stdin, waiting for room in the pipe as long as it
+    /// takes; false if the node is down or its stdin broke.
     pub fn write_line(&self, line: &[u8]) -> bool {
-        let stdin = match &self.state.lock().unwrap().running {
-            Some(incarnation) => Arc::clone(&incarnation.stdin),
-            None => return false,
+        let Some(stdin) = self.stdin() else {
+            return false;
         };
         // Outside the state lock: a paused node's full pipe blocks only this writer.
         let mut stdin = stdin.lock().unwrap();
-        stdin.write_all(line).and_then(|()| stdin.flush()).is_ok()
+        write_all_waiting(&mut stdin, line).is_ok()
+    }
+
+    /// Writes lines to the node's stdin only if the pipe takes all of them at once.
+    /// Lines of at most `PIPE_BUF` bytes are written whole or not at all; longer ones
+    /// are never tried here.
+    pub fn try_write_line(&self, line: &[u8]) -> TryWrite {
+        if line.len() > PIPE_BUF {
+            return TryWrite::Full;
+        }
+        let Some(stdin) = self.stdin() else {
+            return TryWrite::Down;
+        };
+        let Ok(mut stdin) = stdin.try_lock() else {
+            return TryWrite::Full;
+        };
+        match stdin.write(line) {
+            Ok(written) if written == line.len() => TryWrite::Written,
+            // POSIX rules this out for a pipe; should it happen, finish the lines.
+            Ok(written) => match write_all_waiting(&mut stdin, &line[written..]) {
+                Ok(()) => TryWrite::Written,
+                Err(_) => TryWrite::Down,
+            },
+            Err(error) if error.kind() == ErrorKind::WouldBlock => TryWrite::Full,
+            Err(_) => TryWrite::Down,
+        }
     }
 
     /// SIGKILLs the node and reaps it. Its output reader then sees the end of stdout and,
@@ -243,6 +279,56 @@ impl NodeProcess {
         }
         state.paused = false;
     }
+}
+
+/// What came of [`NodeProcess::try_write_line`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum TryWrite {
+    Written,
+    /// No room now, or someone else is writing: the caller must queue the lines.
+    Full,
+    /// The node is down or its stdin broke: the lines are lost.
+    Down,
+}
+
+/// POSIX's PIPE_BUF on Linux: writes up to this size to a pipe are atomic.
+const PIPE_BUF: usize = 4096;
+
+fn set_nonblocking(stdin: &ChildStdin) -> std::io::Result<()> {
+    let fd = stdin.as_raw_fd();
+    // The fd is ours and open for as long as `stdin` lives.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `write_all` on a non-blocking pipe: waits in poll(2) whenever the pipe is full.
+fn write_all_waiting(stdin: &mut ChildStdin, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        match stdin.write(bytes) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(written) => bytes = &bytes[written..],
+            Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                let mut poll = libc::pollfd {
+                    fd: stdin.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // Returns on room, or on an error once the node's end is closed.
+                if unsafe { libc::poll(&mut poll, 1, -1) } < 0 {
+                    let error = std::io::Error::last_os_error();
+                    if error.kind() != ErrorKind::Interrupted {
+                        return Err(error);
+                    }
+                }
+            }
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 fn signal(child: &Child, signal: libc::c_int) {
