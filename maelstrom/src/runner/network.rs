@@ -333,6 +333,8 @@ impl Network {
         for traffic in self.stats.classes(&envelope.src, &envelope.dest) {
             traffic.sent.fetch_add(1, Ordering::Relaxed);
         }
+        self.run
+            .message_sent(envelope.id, &envelope.src, &envelope.dest, &envelope.body);
         if let Some(inbox) = self.inboxes.get(&envelope.dest) {
             let delay = if is_client(&envelope.src) {
                 Duration::ZERO
@@ -354,6 +356,7 @@ impl Network {
     }
 
     fn count_received(&self, envelope: &Envelope) {
+        self.run.message_received(envelope.id);
         for traffic in self.stats.classes(&envelope.src, &envelope.dest) {
             traffic.received.fetch_add(1, Ordering::Relaxed);
         }
