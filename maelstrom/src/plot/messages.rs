@@ -36,6 +36,10 @@ const MIN_PITCH: f64 = 110.0;
 const MIN_WIDTH: f64 = 1100.0;
 /// Labels longer than this are cut, as Maelstrom cuts them.
 const LABEL_CHARS: usize = 48;
+/// The average width of a label's character, in pixels, and the fewest characters a
+/// label keeps however short its arrow.
+const CHAR_WIDTH: f64 = 6.0;
+const MIN_LABEL_CHARS: f64 = 8.0;
 /// Tooltips longer than this are cut.
 const BODY_CHARS: usize = 400;
 
@@ -338,13 +342,15 @@ fn draw_arrow(
         angle
     };
     let (mx, my) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    // No longer than the arrow, so that labels of neighbouring arrows stay apart.
+    let fits = (((x1 - x0).hypot(y1 - y0) - 12.0) / CHAR_WIDTH).max(MIN_LABEL_CHARS) as usize;
     writeln!(
         svg,
         "<g class=\"arrow\">{title}<line class=\"{class}\" x1=\"{x0:.1}\" y1=\"{y0:.1}\" \
          x2=\"{x1:.1}\" y2=\"{y1:.1}\" marker-end=\"url(#head-{class})\"/>\
          <text class=\"label\" x=\"{mx:.1}\" y=\"{my:.1}\" dy=\"-4\" \
          transform=\"rotate({text_angle:.1} {mx:.1} {my:.1})\">{}</text></g>",
-        Escaped(&message.label)
+        Escaped(&cut(&message.label, fits))
     )
     .unwrap();
 }
@@ -452,6 +458,38 @@ mod tests {
         for name in ["n0", "n1", "n2", "c3"] {
             assert!(svg.contains(&format!(">{name}</text>")), "{name}");
         }
+    }
+
+    #[test]
+    fn a_label_is_no_longer_than_its_arrow() {
+        // Ten nodes share 1100 px: 110 px apart, so an arrow to the next node, one step
+        // down, is about 112 px long and its label keeps (112 - 12) / 6 = 16 characters.
+        let mut events = Vec::new();
+        for node in 2..10 {
+            events.push(sent(
+                0,
+                node,
+                &format!("n{node}"),
+                "n0",
+                json!({"type": "x"}),
+            ));
+        }
+        events.push(sent(
+            1,
+            1,
+            "n0",
+            "n1",
+            json!({"type": "append", "entries": [1, 2, 3]}),
+        ));
+        events.push(received(2, 1));
+        let svg = render(&Journal {
+            events,
+            left_out: 0,
+        });
+        let label = "append {\"entries\":[1,2,3]}";
+        let shown: String = label.chars().take(15).collect::<String>() + "…";
+        let escaped = shown.replace('"', "&quot;");
+        assert!(svg.contains(&format!(">{escaped}</text>")), "{svg}");
     }
 
     #[test]

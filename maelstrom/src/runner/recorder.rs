@@ -248,3 +248,48 @@ impl NemesisLog {
         self.events.lock().unwrap().clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(kind: &str) -> Map<String, Value> {
+        json!({"type": kind}).as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn the_message_journal_skips_init_and_stops_at_its_limit() {
+        let run = RunState::new(Journal::new(std::io::sink()));
+        run.message_sent(0, "c0", "n0", &body("init"));
+        run.message_received(0);
+        run.message_sent(1, "n0", "c0", &body("init_ok"));
+        run.message_received(1);
+        assert!(run.message_journal().events.is_empty());
+
+        // Fill the journal with sends; the last one's receipt still goes in past the
+        // limit, while what is sent after it is only counted.
+        let limit = JOURNAL_LIMIT as u64;
+        for id in 2..limit + 2 {
+            run.message_sent(id, "n0", "n1", &body("ping"));
+        }
+        run.message_sent(limit + 2, "n0", "n1", &body("ping"));
+        run.message_received(limit + 1);
+        run.message_received(limit + 2);
+        let journal = run.message_journal();
+        assert_eq!(journal.events.len(), JOURNAL_LIMIT + 1);
+        assert!(matches!(
+            journal.events.last(),
+            Some(NetEvent::Received { id, .. }) if *id == limit + 1
+        ));
+        assert_eq!(journal.left_out, 2);
+        let times: Vec<u64> = journal
+            .events
+            .iter()
+            .map(|event| match event {
+                NetEvent::Sent { time, .. } | NetEvent::Received { time, .. } => *time,
+            })
+            .collect();
+        assert!(times.windows(2).all(|pair| pair[0] <= pair[1]));
+    }
+}
