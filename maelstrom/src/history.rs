@@ -316,20 +316,7 @@ pub fn check_sequential(history: &[Event]) -> Result<(), SequenceError> {
 /// Reads a history file for checking: one event per line, each process a sequence of
 /// operations ([`check_sequential`]). Errors name the file's line.
 pub fn read_history(path: &Path) -> Result<Vec<Event>> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut events = Vec::new();
-    let mut lines = Vec::new();
-    for (number, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("reading {}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let event = serde_json::from_str(&line).with_context(|| {
-            format!("{} line {}: not a valid event", path.display(), number + 1)
-        })?;
-        events.push(event);
-        lines.push(number + 1);
-    }
+    let (lines, events): (Vec<usize>, Vec<Event>) = read_numbered(path)?.into_iter().unzip();
     check_sequential(&events).map_err(|error| {
         let what = |index: usize| {
             let event: &Event = &events[index];
@@ -376,17 +363,25 @@ pub fn write_jsonl<T: Serialize>(path: &Path, items: &[T]) -> Result<()> {
 
 /// Reads one JSON value per line, naming the line of the first bad one.
 pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    Ok(read_numbered(path)?
+        .into_iter()
+        .map(|(_, item)| item)
+        .collect())
+}
+
+/// Reads one JSON value per line, skipping blank lines; each value with its line number.
+fn read_numbered<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut items = Vec::new();
-    for (number, line) in BufReader::new(file).lines().enumerate() {
+    for (index, line) in BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
         if line.trim().is_empty() {
             continue;
         }
-        let item = serde_json::from_str(&line).with_context(|| {
-            format!("{} line {}: not a valid event", path.display(), number + 1)
-        })?;
-        items.push(item);
+        let number = index + 1;
+        let item = serde_json::from_str(&line)
+            .with_context(|| format!("{} line {number}: not a valid event", path.display()))?;
+        items.push((number, item));
     }
     Ok(items)
 }
@@ -573,6 +568,10 @@ pub(crate) mod tests {
         );
         std::fs::write(&path, line(event(4, Invoke, OpFn::Cas, 0))).unwrap();
         assert_eq!(read_history(&path).unwrap().len(), 1);
+        // The plain reader takes any lines of JSON, names the bad one.
+        std::fs::write(&path, "\n{\"a\":1}\nnot json\n").unwrap();
+        let error = format!("{:#}", read_jsonl::<Value>(&path).unwrap_err());
+        assert!(error.contains("line 3: not a valid event"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -53,7 +53,7 @@ text-overflow:ellipsis;padding:0 3px;line-height:15px;border:1px solid #0003;bor
 .info{background:#ffaa26}
 .open{border:1px dashed #000}
 .anomaly{outline:3px solid #d00;z-index:1}
-.stuck{outline:4px double #d00;scroll-margin-top:60px}
+.stuck{box-shadow:0 0 0 8px #f99;scroll-margin-top:60px}
 .anomalies{border:2px solid #d00;padding:4px 8px;margin:6px 0}
 .anomalies li{margin:2px 0}
 ";
@@ -417,7 +417,7 @@ pub fn render(history: &[Event], nemesis: &[NemesisEvent], check: Option<&CheckR
             html,
             "<div class=\"anomalies\"><p><b>Not linearizable: {} key{}.</b> The operations \
              involved are outlined in red; each link leads to the operation that could not \
-             be linearized (double outline).</p><ol>",
+             be linearized (outlined and haloed).</p><ol>",
             anomalies.len(),
             if anomalies.len() == 1 { "" } else { "s" }
         )
