@@ -399,6 +399,8 @@ pub struct RunFigures {
     pub net: NetCounts,
     /// Only when the membership nemesis ran.
     pub membership: Option<MembershipSummary>,
+    /// False when the run fell short of `--availability`.
+    pub availability_met: bool,
 }
 
 impl RunFigures {
@@ -442,6 +444,7 @@ impl RunFigures {
             net,
             stats,
             membership: None,
+            availability_met: true,
         }
     }
 
@@ -462,9 +465,15 @@ impl RunFigures {
             .check
             .as_ref()
             .map_or(Validity::Unknown, CheckReport::keys_validity);
+        let availability = if self.availability_met {
+            Validity::Valid
+        } else {
+            Validity::Invalid
+        };
         let sections = [
             workload,
             self.stats.validity(),
+            availability,
             validity_of(&self.perf),
             validity_of(&self.timeline),
             validity_of(&self.messages),
@@ -531,7 +540,7 @@ impl RunFigures {
         results.insert("stats".into(), self.stats.to_json());
         results.insert(
             "availability".into(),
-            json!({"valid?": true, "ok-fraction": round4(self.ok_fraction())}),
+            json!({"valid?": self.availability_met, "ok-fraction": round4(self.ok_fraction())}),
         );
         results.insert("net".into(), self.net_json());
         results.insert(
@@ -668,6 +677,14 @@ impl RunFigures {
                 tally.count(),
                 tally.fail,
                 tally.info
+            ));
+        }
+        if !self.availability_met {
+            lines.push(format!(
+                "invalid: availability: {} of {} invocations ok ({:.3}), short of --availability",
+                self.stats.total.ok,
+                self.stats.invocations,
+                self.ok_fraction()
             ));
         }
         for (name, outcome) in [
@@ -892,6 +909,16 @@ mod tests {
         figures.perf = Result::Ok(());
         figures.messages = Err("no room".into());
         assert_eq!(figures.to_json(1)["net"]["valid?"], "unknown");
+
+        // Falling short of --availability makes the availability section, and the
+        // run, invalid.
+        figures.messages = Result::Ok(());
+        figures.availability_met = false;
+        assert_eq!(figures.to_json(1)["availability"]["valid?"], false);
+        assert_eq!(figures.verdict(), Verdict::Invalid);
+        assert!(summary(&figures, "s").contains(
+            "invalid: availability: 1 of 1 invocations ok (1.000), short of --availability"
+        ));
 
         // A crashed run has an error and no workload.
         let crashed = RunFigures::new(&history, None, Some("n1 died".into()), NetCounts::default());

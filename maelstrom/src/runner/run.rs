@@ -107,6 +107,7 @@ pub fn run_test(options: &TestOptions, seed: u64, header: &str, command_line: &s
         options.latency_dist,
         derive_seed(seed, Stream::Latency, 0),
     );
+    network.log_messages(options.log_net_send, options.log_net_recv);
     let delivery = network.start_delivery();
 
     let (workload_span, membership) = drive(
@@ -351,6 +352,20 @@ fn finish(
         }
     };
     let mut figures = RunFigures::new(&history, check, crash, net);
+    // Maelstrom's availability checker: too few ok operations make the run invalid
+    // (the availability section's valid? joins the verdict).
+    if let Some(goal) = options.availability {
+        let (ok, invoked) = (figures.stats.total.ok, figures.stats.invocations);
+        figures.availability_met = goal.is_met(ok, invoked);
+        if !figures.availability_met && figures.crash.is_none() {
+            run.say(
+                Level::Error,
+                &format!(
+                    "only {ok} of {invoked} requests succeeded, short of --availability {goal}"
+                ),
+            );
+        }
+    }
     if options.membership {
         figures.membership = Some(MembershipSummary::of(
             &nemesis,
