@@ -322,13 +322,22 @@ fn draw_arrow(
         // A third of the way towards the receiver, one step down, ending in a cross.
         let x1 = x0 + (x_dest - x0) / 3.0;
         let y1 = y0 + STEP;
+        // Its type beside the cross, on the side it was heading for.
+        let (anchor, x_text) = if x_dest < x0 {
+            ("end", x1 - 8.0)
+        } else {
+            ("start", x1 + 8.0)
+        };
         writeln!(
             svg,
             "<g class=\"lost\">{title}<line class=\"{class}\" x1=\"{x0:.1}\" y1=\"{y0:.1}\" \
              x2=\"{x1:.1}\" y2=\"{y1:.1}\"/><path class=\"{class}\" d=\"M{:.1},{:.1} l8,8 \
-             m0,-8 l-8,8\" stroke-width=\"2\"/></g>",
+             m0,-8 l-8,8\" stroke-width=\"2\"/><text class=\"label\" \
+             style=\"text-anchor:{anchor}\" x=\"{x_text:.1}\" y=\"{:.1}\">{} lost</text></g>",
             x1 - 4.0,
-            y1 - 4.0
+            y1 - 4.0,
+            y1 + 4.0,
+            Escaped(&cut(&message.kind, MIN_LABEL_CHARS as usize * 2))
         )
         .unwrap();
         return;
@@ -431,6 +440,7 @@ mod tests {
         // Three arrows, one stub for the ping n2 never got.
         assert_eq!(svg.matches("<g class=\"arrow\">").count(), 3);
         assert_eq!(svg.matches("<g class=\"lost\">").count(), 1);
+        assert!(svg.contains(">ping lost</text></g>"));
         // Columns: n0, n1, n2, then c3; 1100 px shared by four, after a 70 px gutter.
         let x = |column: f64| 70.0 + 275.0 * (column + 0.5);
         let y = |step: f64| 40.0 + 20.0 * (step + 0.5);

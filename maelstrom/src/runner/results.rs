@@ -168,7 +168,7 @@ impl Stats {
 
 /// Malformed replies grouped by what was wrong, most frequent first: Jepsen's
 /// unhandled-exceptions checker, with the reply's fault for the exception class.
-fn exceptions(history: &[Event]) -> Vec<(String, usize, &Event)> {
+fn exceptions(history: &[Event]) -> Vec<(String, usize, Event)> {
     let mut groups: BTreeMap<&str, (usize, &Event)> = BTreeMap::new();
     let malformed = history.iter().filter_map(|event| match &event.error {
         Some((MALFORMED_REPLY_CODE, text)) if event.kind == EventType::Info => {
@@ -179,9 +179,9 @@ fn exceptions(history: &[Event]) -> Vec<(String, usize, &Event)> {
     for (text, event) in malformed {
         groups.entry(text).or_insert((0, event)).0 += 1;
     }
-    let mut groups: Vec<(String, usize, &Event)> = groups
+    let mut groups: Vec<(String, usize, Event)> = groups
         .into_iter()
-        .map(|(text, (count, example))| (text.to_string(), count, example))
+        .map(|(text, (count, example))| (text.to_string(), count, example.clone()))
         .collect();
     groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     groups
@@ -431,10 +431,7 @@ impl RunFigures {
             perf: Ok(()),
             timeline: Ok(()),
             messages: Ok(()),
-            exceptions: exceptions(history)
-                .into_iter()
-                .map(|(text, count, example)| (text, count, example.clone()))
-                .collect(),
+            exceptions: exceptions(history),
             latency_by_f: FUNCTIONS
                 .iter()
                 .map(|f| (*f, latencies.get(f).and_then(|values| summarize(values))))
