@@ -413,6 +413,7 @@ impl Simulation {
         let raft = server.raft.as_mut().expect("checked above");
         if let Some(hs) = raft.take_hard_state() {
             server.store.save_hard_state(&hs).expect("memory store");
+            raft.hard_state_written(&hs);
         }
         if !(raft.role() == Role::Leader && defer_leader_write) {
             if let Some(entries) = raft.take_log_write() {
