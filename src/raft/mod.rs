@@ -92,6 +92,10 @@ pub struct NotLeader {
     pub leader: Option<NodeId>,
 }
 
+/// A reply to a peer, with the (index, term) of the last entry it acknowledges, if it
+/// acknowledges any: it waits until that entry is durable.
+type Reply = (Message, Option<(Index, Term)>);
+
 pub struct Raft {
     id: NodeId,
     /// The configurations in the log that still matter (membership.rs).
@@ -131,9 +135,7 @@ pub struct Raft {
     admin_outcomes: Vec<(AdminId, AdminOutcome)>,
 
     // What the runtime must carry out.
-    /// Replies to peers, each with the (index, term) of the last entry it acknowledges,
-    /// if it acknowledges any: it waits until that entry is durable.
-    replies: BTreeMap<NodeId, VecDeque<(Message, Option<(Index, Term)>)>>,
+    replies: BTreeMap<NodeId, VecDeque<Reply>>,
     hard_state_dirty: bool,
     /// The term and vote storage last reported durable.
     durable_hard_state: HardState,

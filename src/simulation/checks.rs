@@ -1,13 +1,18 @@
 //! The safety checks that run after every step: at most one leader per term, log
 //! matching, committed entries never lost or changed (leader completeness, state
-//! machine safety), and for membership: every server runs the latest configuration in
-//! its log, a leader never holds two uncommitted ones, and a server becomes a voter
-//! only once it has caught up.
+//! machine safety); durability: no message speaks for a term, vote or entry that is
+//! not yet on its sender's disk, and whatever a leader commits is on the disks of a
+//! majority of its voters; and for membership: every server runs the latest
+//! configuration in its log, a leader never holds two uncommitted ones, and a server
+//! becomes a voter only once it has caught up.
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::Simulation;
-use crate::raft::{Configuration, Entry, EntryData, Index, NodeId, Role, Term};
+use serde_json::Value;
+
+use super::{Server, Simulation};
+use crate::kv::{Kv, KvOp, KvResult};
+use crate::raft::{Configuration, Entry, EntryData, Index, Message, NodeId, Role, Term};
 
 pub struct Checks {
     leaders: BTreeMap<Term, NodeId>,
@@ -21,6 +26,12 @@ pub struct Checks {
     /// When the committed prefix grew, and to what length.
     growth: Vec<(u64, Index)>,
     bootstrap: Configuration,
+    /// The leader of the latest term seen, and since when.
+    newest_leader: Option<(NodeId, u64)>,
+    /// The registers as the committed commands leave them, and each key's values by
+    /// the index that wrote them.
+    registers: Kv,
+    written: HashMap<String, Vec<(Index, Value)>>,
 }
 
 impl Checks {
@@ -32,11 +43,58 @@ impl Checks {
             commit_terms: Vec::new(),
             growth: Vec::new(),
             bootstrap,
+            newest_leader: None,
+            registers: Kv::new(),
+            written: HashMap::new(),
         }
+    }
+
+    pub fn newest_leader(&self) -> Option<(NodeId, u64)> {
+        self.newest_leader.clone()
     }
 
     pub fn committed_len(&self) -> usize {
         self.committed.len()
+    }
+
+    /// A read that some server answered `seen` for `key` must see at least everything
+    /// committed before the read was invoked, when `floor` entries were (ReadIndex,
+    /// dissertation §6.4): the value at the floor, or one committed after it.
+    pub fn check_read(&self, key: &Value, seen: &Value, floor: Index) -> Result<(), String> {
+        let written = self
+            .written
+            .get(&key.to_string())
+            .map_or(&[][..], Vec::as_slice);
+        let at_floor = (written.iter().rev())
+            .find(|(index, _)| *index <= floor)
+            .map_or(Value::Null, |(_, v)| v.clone());
+        let later = written.iter().filter(|(index, _)| *index > floor);
+        if *seen == at_floor || later.clone().any(|(_, v)| v == seen) {
+            return Ok(());
+        }
+        Err(format!(
+            "a read of key {key} saw {seen}, but {at_floor} was committed before it was \
+             invoked (entry {floor}) and only {:?} since",
+            later.map(|(_, v)| v).collect::<Vec<_>>()
+        ))
+    }
+
+    fn record_commit(&mut self, entry: &Entry, seen_in_term: Term, now: u64) {
+        if let EntryData::Command(cmd) = &entry.data {
+            self.registers.apply(&cmd.op);
+            let (KvOp::Write { key, .. } | KvOp::Cas { key, .. }) = &cmd.op;
+            let value = match self.registers.read(key) {
+                KvResult::ReadOk(v) => v,
+                _ => Value::Null,
+            };
+            let written = self.written.entry(key.to_string()).or_default();
+            if written.last().is_none_or(|(_, v)| *v != value) {
+                written.push((entry.index, value));
+            }
+        }
+        self.committed.push(entry.clone());
+        self.commit_terms.push(seen_in_term);
+        self.growth.push((now, entry.index));
     }
 
     /// How much was known committed at time `t`.
@@ -57,6 +115,13 @@ impl Simulation {
         let leads = raft.role() == Role::Leader;
         // Election safety: at most one leader per term.
         if leads {
+            let newest = checks
+                .leaders
+                .last_key_value()
+                .is_none_or(|(t, _)| *t < raft.term());
+            if newest {
+                checks.newest_leader = Some((id.clone(), now));
+            }
             let leader = (checks.leaders.entry(raft.term())).or_insert_with(|| id.clone());
             if *leader != id {
                 return Err(format!(
@@ -103,8 +168,19 @@ impl Simulation {
                 ));
             }
             terms.push(entry.term);
-            // A configuration this leader has just appended: whom did it make a voter?
-            if let (true, true, EntryData::Config(c)) = (first_sight, leads, &entry.data) {
+            // A configuration this leader has just appended: only once an entry of its
+            // term has committed (the single-server change fix), and whom did it make a
+            // voter?
+            let own = first_sight && leads && entry.term == raft.term();
+            if let (true, EntryData::Config(c)) = (own, &entry.data) {
+                if log.term_at(raft.commit_index()) != Some(raft.term()) {
+                    return Err(format!(
+                        "leader {id} of term {} appended configuration {index} before an \
+                         entry of its term committed (commit index {})",
+                        raft.term(),
+                        raft.commit_index()
+                    ));
+                }
                 let before = latest_config(log.slice(1, index - 1), &checks.bootstrap);
                 promoted.extend(
                     (c.voters.iter())
@@ -168,6 +244,28 @@ impl Simulation {
         let log = raft.log();
         let commit = raft.commit_index();
         let term = raft.term();
+        if leads && commit > self.servers[i].checked_commit && log.term_at(commit) != Some(term) {
+            // §5.4.2: a leader commits by counting replicas only entries of its own term.
+            return Err(format!(
+                "leader {id} of term {term} committed entry {commit} of term {:?} by counting",
+                log.term_at(commit)
+            ));
+        }
+        if leads && commit > self.servers[i].checked_commit {
+            // Commitment means durable on a majority: on disks that a power loss spares.
+            let term_at = log.term_at(commit);
+            let holders = (raft.voters().iter())
+                .filter_map(|v| self.servers.iter().find(|s| s.id == *v))
+                .filter(|s| s.disk.durable_term_at(commit) == term_at)
+                .count();
+            if holders < raft.voters().len() / 2 + 1 {
+                return Err(format!(
+                    "leader {id} committed {commit} (term {term_at:?}) with it on the disks \
+                     of only {holders} of its voters {:?}",
+                    raft.voters()
+                ));
+            }
+        }
         if commit > log.last_index() {
             return Err(format!("{id} committed past its log"));
         }
@@ -180,17 +278,66 @@ impl Simulation {
                     return Err(format!("{id} committed a different entry at {index}"));
                 }
                 Some(_) => {}
-                None => {
-                    checks.committed.push(entry.clone());
-                    checks.commit_terms.push(term);
-                    checks.growth.push((now, index));
-                }
+                None => checks.record_commit(entry, term, now),
             }
         }
         let server = &mut self.servers[i];
         server.checked_terms = terms;
         server.checked_commit = server.checked_commit.max(commit);
         Ok(())
+    }
+}
+
+/// A message may leave `server` only once what it speaks for is durable: the sender's
+/// term (Figure 2: persistent state is updated before responding), a vote, and the
+/// entries an acknowledgement claims.
+pub(super) fn durable_before_sent(
+    server: &Server,
+    to: &NodeId,
+    msg: &Message,
+) -> Result<(), String> {
+    let disk = server.disk.durable_hard_state();
+    let ahead_of_disk = match msg {
+        // A pre-vote names a term nobody has entered.
+        Message::RequestVote { pre_vote: true, .. }
+        | Message::RequestVoteResponse { pre_vote: true, .. } => None,
+        Message::RequestVoteResponse {
+            term,
+            granted: true,
+            ..
+        } if *term == disk.term && disk.voted_for.as_ref() != Some(to) => Some(format!(
+            "a vote for {to} in term {term} (its disk: a vote for {:?})",
+            disk.voted_for
+        )),
+        Message::AppendEntriesResponse {
+            success: true,
+            match_index,
+            ..
+        } => {
+            let raft = server.raft.as_ref().expect("running");
+            let in_log = raft.log().term_at(*match_index);
+            (server.disk.durable_term_at(*match_index) != in_log)
+                .then(|| format!("an acknowledgement of entry {match_index} (term {in_log:?})"))
+        }
+        _ => None,
+    };
+    let term_ahead = !matches!(
+        msg,
+        Message::RequestVote { pre_vote: true, .. }
+            | Message::RequestVoteResponse { pre_vote: true, .. }
+    ) && msg.term() > disk.term;
+    match (ahead_of_disk, term_ahead) {
+        (Some(what), _) => Err(format!(
+            "{} sent {to} {what} before it was on its disk",
+            server.id
+        )),
+        (None, true) => Err(format!(
+            "{} sent {to} a message of term {} while its disk says term {}",
+            server.id,
+            msg.term(),
+            disk.term
+        )),
+        (None, false) => Ok(()),
     }
 }
 

@@ -8,6 +8,8 @@
 //! new process, as Jepsen's do.
 
 use harness::history::{Event, EventType, OpFn};
+
+use crate::raft::Index;
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::{json, Value};
@@ -24,6 +26,8 @@ struct Pending {
     value: Value,
     node: String,
     sent_at: u64,
+    /// How many entries were committed when it was invoked.
+    floor: Index,
 }
 
 struct Client {
@@ -72,8 +76,15 @@ impl Clients {
         &self.history
     }
 
-    /// The requests idle clients send now, to servers chosen among `nodes`.
-    pub fn invoke(&mut self, now: u64, nodes: &[String], rng: &mut StdRng) -> Vec<Request> {
+    /// The requests idle clients send now, to servers chosen among `nodes`, when
+    /// `committed` entries are committed.
+    pub fn invoke(
+        &mut self,
+        now: u64,
+        committed: Index,
+        nodes: &[String],
+        rng: &mut StdRng,
+    ) -> Vec<Request> {
         let mut sent = Vec::new();
         for c in 0..self.clients.len() {
             let client = &self.clients[c];
@@ -118,6 +129,7 @@ impl Clients {
                 value,
                 node: nodes[node].clone(),
                 sent_at: now,
+                floor: committed,
             });
             sent.push(Request {
                 client: client.name.clone(),
@@ -130,14 +142,20 @@ impl Clients {
 
     /// An answer reached client `name`: it completes the operation it answers, if that
     /// is still waiting. Late and duplicate answers are dropped, as the runner does.
-    pub fn receive(&mut self, name: &str, body: &Value, now: u64, rng: &mut StdRng) {
-        let Some(c) = self.clients.iter().position(|c| c.name == name) else {
-            return;
-        };
+    /// Returns a successful read: the key, the value seen, and the entries committed
+    /// when it was invoked.
+    pub fn receive(
+        &mut self,
+        name: &str,
+        body: &Value,
+        now: u64,
+        rng: &mut StdRng,
+    ) -> Option<(Value, Value, Index)> {
+        let c = self.clients.iter().position(|c| c.name == name)?;
         let answers = |p: &Pending| body["in_reply_to"].as_u64() == Some(p.msg_id);
-        let Some(pending) = self.clients[c].pending.take_if(|p| answers(p)) else {
-            return;
-        };
+        let pending = self.clients[c].pending.take_if(|p| answers(p))?;
+        let read = (pending.f == OpFn::Read && body["type"] == "read_ok")
+            .then(|| (pending.key.clone(), body["value"].clone(), pending.floor));
         let (kind, value, error) = match body["type"].as_str() {
             Some("read_ok") => (EventType::Ok, body["value"].clone(), None),
             Some("write_ok" | "cas_ok") => (EventType::Ok, pending.value.clone(), None),
@@ -154,6 +172,7 @@ impl Clients {
             }
         };
         self.complete(c, pending, kind, value, error, now, rng);
+        read
     }
 
     /// Gives up on requests that waited longer than the client timeout.

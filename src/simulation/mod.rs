@@ -36,7 +36,7 @@ use serde_json::{json, Value};
 use crate::node::requests::{Outgoing, Requests};
 use crate::node::state_machine::StateMachine;
 use crate::protocol::{self, Inbound};
-use crate::raft::{Config, Configuration, Index, NodeId, Raft, Term};
+use crate::raft::{Config, Configuration, Index, NodeId, Raft, Role, Term};
 use clients::Clients;
 use disk::{SlowDisk, Write};
 
@@ -100,19 +100,20 @@ impl Profile {
                 config: Config::default(),
             },
             Profile {
-                // One entry per AppendEntries and frequent crashes widen the windows
-                // that bugs of replication need.
-                name: "5 servers, one entry per message, many crashes",
-                nodes: 5,
+                // Without pre-vote and check-quorum (the node's --no-pre-vote and
+                // --no-check-quorum) terms move more and a deposed leader keeps leading
+                // its side of a partition; more crashes and drops on top.
+                name: "3 servers, no pre-vote or check-quorum, more crashes",
+                nodes: 3,
                 faults: Faults {
                     drop_rate: 0.1,
                     max_delay_ms: 40,
-                    crash_rate: 0.01,
+                    crash_rate: 0.004,
                     ..hostile
                 },
                 config: Config {
-                    max_batch: 1,
-                    max_in_flight: 1,
+                    pre_vote: false,
+                    check_quorum: false,
                     ..Config::default()
                 },
             },
@@ -148,6 +149,9 @@ struct Server {
     /// Frozen until then: nothing runs and messages queue in `inbox`.
     paused_until: Option<u64>,
     inbox: Vec<String>,
+    /// The state machine thread is busy (or not scheduled) until then: it lags the
+    /// commit index, now and then by a lot.
+    machine_busy_until: u64,
     /// The terms of this server's log as last checked, to check only what changed.
     checked_terms: Vec<Term>,
     checked_commit: Index,
@@ -224,7 +228,7 @@ impl Simulation {
     }
 
     /// A server starting from what its disk holds.
-    fn boot(&mut self, id: NodeId, mut disk: SlowDisk) -> Server {
+    fn boot(&mut self, id: NodeId, disk: SlowDisk) -> Server {
         let recovered = disk.load();
         let recovered_up_to = recovered.entries.len() as Index;
         let raft = Raft::new(
@@ -243,6 +247,7 @@ impl Simulation {
             disk,
             paused_until: None,
             inbox: Vec::new(),
+            machine_busy_until: 0,
             checked_terms: Vec::new(),
             checked_commit: 0,
         }
@@ -280,7 +285,8 @@ impl Simulation {
             }
         }
         self.clients.expire(self.now, &mut self.rng);
-        for request in self.clients.invoke(self.now, &self.ids, &mut self.rng) {
+        let committed = self.checks.committed_len() as Index;
+        for request in (self.clients).invoke(self.now, committed, &self.ids, &mut self.rng) {
             let line = protocol::envelope(&request.client, &self.ids[request.node], request.body);
             self.send(None, Endpoint::Server(request.node), line);
         }
@@ -305,8 +311,15 @@ impl Simulation {
             if self.rng.gen_bool(0.5) {
                 self.heal_partition();
             } else {
-                // A random split into two sides; sometimes one-directional.
-                let side: Vec<bool> = (0..n).map(|_| self.rng.gen_bool(0.5)).collect();
+                // A random split into two sides, or the leader cut off from the rest;
+                // sometimes one-directional.
+                let leader = (0..n).find(|&i| {
+                    (self.servers[i].raft.as_ref()).is_some_and(|r| r.role() == Role::Leader)
+                });
+                let side: Vec<bool> = match leader {
+                    Some(l) if self.rng.gen_bool(0.3) => (0..n).map(|i| i == l).collect(),
+                    _ => (0..n).map(|_| self.rng.gen_bool(0.5)).collect(),
+                };
                 let one_way = self.rng.gen_bool(0.2);
                 for a in 0..n {
                     for b in 0..n {
@@ -397,14 +410,22 @@ impl Simulation {
     }
 
     /// The operator: now and then sends a random server an admin request (sometimes
-    /// two at once), which the request path forwards to the leader.
+    /// two at once), which the request path forwards to the leader; and it likes to
+    /// catch a leader that has just been elected.
     fn change_membership(&mut self) {
-        if !self.faults.membership || !self.rng.gen_bool(0.004) {
+        if !self.faults.membership {
             return;
         }
-        let count = if self.rng.gen_bool(0.3) { 2 } else { 1 };
+        let fresh_leader = (self.checks.newest_leader())
+            .filter(|(_, since)| self.now < since + 20)
+            .and_then(|(id, _)| self.ids.iter().position(|s| *s == id));
+        let (count, target) = match fresh_leader {
+            Some(leader) if self.rng.gen_bool(0.05) => (1, Some(leader)),
+            _ if self.rng.gen_bool(0.004) => (if self.rng.gen_bool(0.3) { 2 } else { 1 }, None),
+            _ => return,
+        };
         for _ in 0..count {
-            let via = self.rng.gen_range(0..self.ids.len());
+            let via = target.unwrap_or_else(|| self.rng.gen_range(0..self.ids.len()));
             let node = self.ids[self.rng.gen_range(0..self.ids.len())].clone();
             let action = [
                 "add_voter",
@@ -446,7 +467,10 @@ impl Simulation {
                         return Err(format!("{name} got a line that is not JSON: {}", m.line));
                     };
                     let body = &envelope["body"];
-                    self.clients.receive(&name, body, self.now, &mut self.rng);
+                    let read = self.clients.receive(&name, body, self.now, &mut self.rng);
+                    if let Some((key, seen, floor)) = read {
+                        self.checks.check_read(&key, &seen, floor)?;
+                    }
                 }
                 Endpoint::Server(to) => {
                     if m.from.is_some_and(|from| self.cut[from][to]) {
@@ -502,7 +526,11 @@ impl Simulation {
             return Ok(());
         }
         let now = self.now;
-        let run_state_machine = self.rng.gen_bool(0.6);
+        let machine_lag = if self.rng.gen_bool(0.05) {
+            self.rng.gen_range(20..=150)
+        } else {
+            self.rng.gen_range(0..=2)
+        };
         let server = &mut self.servers[i];
         let raft = server.raft.as_mut().expect("running");
         if let Some(hs) = raft.take_hard_state() {
@@ -531,18 +559,24 @@ impl Simulation {
             out.extend(server.requests.route_parked(raft, now));
         }
         out.extend(server.requests.take_admin_answers(raft));
-        if run_state_machine {
+        if now >= server.machine_busy_until {
             if let Some(batch) = server.requests.take_batch(raft) {
                 out.extend(server.machine.apply(batch));
+                server.machine_busy_until = now + machine_lag;
             }
         }
         for p in 0..self.ids.len() {
             if p == i {
                 continue;
             }
-            let raft = self.servers[i].raft.as_mut().expect("running");
             let mut lines = Vec::new();
-            while let Some(msg) = raft.poll_peer(&self.ids[p], now) {
+            loop {
+                let server = &mut self.servers[i];
+                let raft = server.raft.as_mut().expect("running");
+                let Some(msg) = raft.poll_peer(&self.ids[p], now) else {
+                    break;
+                };
+                checks::durable_before_sent(server, &self.ids[p], &msg)?;
                 lines.push(protocol::envelope(
                     &self.ids[i],
                     &self.ids[p],

@@ -90,7 +90,7 @@ fn membership_changes_stay_safe() {
 }
 
 #[test]
-fn one_entry_per_message_with_many_crashes_stay_safe() {
+fn three_servers_without_pre_vote_or_check_quorum_stay_safe() {
     run_healthy(&Profile::standard()[3], 60);
 }
 
