@@ -306,7 +306,7 @@ pub(super) fn durable_before_sent(
             granted: true,
             ..
         } if *term == disk.term && disk.voted_for.as_ref() != Some(to) => Some(format!(
-            "a vote for {to} in term {term} (its disk: a vote for {:?})",
+            "a vote for {to} in term {term}, its disk holding a vote for {:?},",
             disk.voted_for
         )),
         Message::AppendEntriesResponse {
@@ -327,10 +327,7 @@ pub(super) fn durable_before_sent(
             | Message::RequestVoteResponse { pre_vote: true, .. }
     ) && msg.term() > disk.term;
     match (ahead_of_disk, term_ahead) {
-        (Some(what), _) => Err(format!(
-            "{} sent {to} {what} before it was on its disk",
-            server.id
-        )),
+        (Some(what), _) => Err(format!("{} sent {to} {what} ahead of its disk", server.id)),
         (None, true) => Err(format!(
             "{} sent {to} a message of term {} while its disk says term {}",
             server.id,
