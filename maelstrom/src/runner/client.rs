@@ -160,7 +160,10 @@ pub fn run_worker(workload: &Workload, thread_index: usize, mut client: ClientCo
     let mut process = thread_index as u64;
 
     loop {
-        let start = workload.schedule.next_start(Instant::now());
+        let Some(start) = workload.schedule.next_start(Instant::now()) else {
+            // --rate 0: no operations at all, while the run lasts its time limit.
+            return;
+        };
         if start >= workload.end_of_ops {
             // This client closes now; the others may not have noticed the time limit.
             workload.run.end_workload();

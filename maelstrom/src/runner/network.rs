@@ -9,7 +9,7 @@
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::cli::LatencyDist;
+use super::journal::Level;
 use super::process::NodeProcess;
 use super::recorder::RunState;
 
@@ -206,6 +207,9 @@ pub struct Network {
     next_sequence: AtomicU64,
     next_client: AtomicU64,
     stats: NetStats,
+    /// `--log-net-send` and `--log-net-recv`.
+    log_send: AtomicBool,
+    log_recv: AtomicBool,
 }
 
 impl Network {
@@ -241,7 +245,31 @@ impl Network {
             next_sequence: AtomicU64::new(0),
             next_client: AtomicU64::new(0),
             stats: NetStats::default(),
+            log_send: AtomicBool::new(false),
+            log_recv: AtomicBool::new(false),
         })
+    }
+
+    /// Has every message logged as it enters the network (`send`) and as it is
+    /// delivered (`recv`), on stderr and in jepsen.log, like Maelstrom's
+    /// `--log-net-send` and `--log-net-recv`.
+    pub fn log_messages(&self, send: bool, recv: bool) {
+        self.log_send.store(send, Ordering::Relaxed);
+        self.log_recv.store(recv, Ordering::Relaxed);
+    }
+
+    fn log_message(&self, enabled: &AtomicBool, what: &str, envelope: &Envelope) {
+        if !enabled.load(Ordering::Relaxed) {
+            return;
+        }
+        let wire = WireMessage {
+            id: envelope.id,
+            src: &envelope.src,
+            dest: &envelope.dest,
+            body: &envelope.body,
+        };
+        let json = serde_json::to_string(&wire).expect("a JSON map always serialises");
+        self.run.say(Level::Info, &format!("{what} {json}"));
     }
 
     /// Starts one delivery thread per node; they run until [`Network::shut_down`].
@@ -333,6 +361,7 @@ impl Network {
         for traffic in self.stats.classes(&envelope.src, &envelope.dest) {
             traffic.sent.fetch_add(1, Ordering::Relaxed);
         }
+        self.log_message(&self.log_send, "send", &envelope);
         if let Some(inbox) = self.inboxes.get(&envelope.dest) {
             let delay = if is_client(&envelope.src) {
                 Duration::ZERO
@@ -347,13 +376,15 @@ impl Network {
             inbox.queue.lock().unwrap().heap.push(queued);
             inbox.wakeup.notify_one();
         } else if let Some(client) = self.clients.read().unwrap().get(&envelope.dest) {
-            self.count_received(&envelope);
+            self.delivered(&envelope);
             // The client may have gone away during teardown; the reply is then moot.
             let _ = client.send(envelope);
         }
     }
 
-    fn count_received(&self, envelope: &Envelope) {
+    /// Counts (and logs, when asked) a message handed to its receiver.
+    fn delivered(&self, envelope: &Envelope) {
+        self.log_message(&self.log_recv, "recv", envelope);
         for traffic in self.stats.classes(&envelope.src, &envelope.dest) {
             traffic.received.fetch_add(1, Ordering::Relaxed);
         }
@@ -395,7 +426,7 @@ impl Network {
             line.push(b'\n');
             // A dead node loses what is sent to it, as over a real network.
             if inbox.node.write_line(&line) {
-                self.count_received(&envelope);
+                self.delivered(&envelope);
             }
         }
     }

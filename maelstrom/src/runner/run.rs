@@ -109,6 +109,7 @@ pub fn run_test(options: &TestOptions, seed: u64, header: &str, command_line: &s
         options.latency_dist,
         derive_seed(seed, Stream::Latency, 0),
     );
+    network.log_messages(options.log_net_send, options.log_net_recv);
     let delivery = network.start_delivery();
 
     let (workload_span, membership) = drive(
@@ -335,7 +336,7 @@ fn finish(
         workload_span,
         membership,
     } = recorded;
-    let (verdict, workload) = match &crash {
+    let (mut verdict, workload) = match &crash {
         Some(reason) => {
             run.say(Level::Error, &format!("run failed: {reason}"));
             (Verdict::Crash, None)
@@ -355,6 +356,21 @@ fn finish(
         }
     };
     let mut figures = RunFigures::new(&history, verdict, crash, net);
+    // Maelstrom's availability checker: too few ok operations make the run invalid.
+    if let Some(goal) = options.availability {
+        let (ok, invoked) = (figures.stats.total.ok, figures.stats.invocations);
+        figures.availability_met = goal.is_met(ok, invoked);
+        if !figures.availability_met && verdict != Verdict::Crash {
+            run.say(
+                Level::Error,
+                &format!(
+                    "only {ok} of {invoked} requests succeeded, short of --availability {goal}"
+                ),
+            );
+            verdict = Verdict::Invalid;
+            figures.verdict = verdict;
+        }
+    }
     if options.membership {
         figures.membership = Some(MembershipSummary::of(
             &nemesis,
