@@ -118,18 +118,18 @@ raft_variants c "${saturated[@]}"
 
 status=0
 python3 - "$work" "$time_limit" "$seed" "${read_modes[*]:-}" <<'PY' || status=$?
-import json, os, re, sys
+import json, re, sys
 work, time_limit, seed, read_modes = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split()
 
-def dig(tree, *paths):
-    """The first of several key paths present in results.json: its section names move."""
-    for path in paths:
-        node = tree
-        for key in path.split("."):
-            node = node.get(key) if isinstance(node, dict) else None
-        if node is not None:
-            return node
-    return None
+# Fields a valid run's results.json or summary lacked: their names moved, so say so at
+# the end rather than fail or show a silent gap.
+missing = set()
+
+def dig(tree, path):
+    node = tree
+    for key in path.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
 
 def load(scenario, name):
     dir = f"{work}/{scenario}/{name}"
@@ -140,19 +140,19 @@ def load(scenario, name):
         results = {}
     stdout = open(f"{dir}/stdout").read()
     verdict = re.search(r"^verdict: (\w+)", stdout, re.M)
+    verdict = verdict.group(1) if verdict else f"exit {cpu['exit']}"
     overall = re.search(r"^latency of ok ops: p50 ([\d.]+) ms, p99 ([\d.]+) ms", stdout, re.M)
-    def latency(f, q):
-        return dig(results, f"latency.{f}.{q}", f"perf.latency.{f}.{q}", f"stats.by-f.{f}.latency.{q}")
-    return {
-        "verdict": verdict.group(1) if verdict else f"exit {cpu['exit']}",
-        "write p50": latency("write", "p50"),
-        "read p50": latency("read", "p50"),
-        "p99": float(overall.group(2)) if overall else None,
-        "ok/s": dig(results, "throughput", "perf.throughput", "stats.throughput"),
-        "servers/op": dig(results, "net.servers.msgs-per-op", "net.stats.servers.msgs-per-op"),
-        "all/op": dig(results, "net.all.msgs-per-op", "net.stats.all.msgs-per-op"),
-        **cpu,
-    }
+    row = {"verdict": verdict, "p99": float(overall.group(2)) if overall else None, **cpu}
+    if overall is None and verdict == "valid":
+        missing.add("the summary's 'latency of ok ops' line")
+    fields = {"write p50": "latency.write.p50", "read p50": "latency.read.p50",
+              "ok/s": "throughput", "servers/op": "net.servers.msgs-per-op",
+              "all/op": "net.all.msgs-per-op"}
+    for column, path in fields.items():
+        row[column] = dig(results, path)
+        if row[column] is None and verdict == "valid":
+            missing.add(f"results.json {path}")
+    return row
 
 def num(value, fmt):
     return "-" if value is None else format(value, fmt)
@@ -224,6 +224,9 @@ for label, run in names():
 
 invalid = len(verdicts) - verdicts.count("valid")
 print(f"\n{len(verdicts)} runs, {invalid} not valid")
+if missing:
+    print("not found, shown as -: " + "; ".join(sorted(missing))
+          + " (see maelstrom/src/runner/results.rs for the current names)")
 sys.exit(1 if invalid else 0)
 PY
 if [ "$status" -ne 0 ]; then
