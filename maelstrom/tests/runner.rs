@@ -348,8 +348,15 @@ fn single_leader_node_stays_valid_under_partitions() {
         .iter()
         .filter(|event| event["type"] == "partition-start")
     {
-        assert!(event["shape"].is_string());
-        assert_eq!(event["cut"].as_object().unwrap().len(), 3);
+        // Every node cannot hear someone, except under minority-third, which on three
+        // nodes splits off nobody (as in Jepsen).
+        let cut_nodes = event["cut"].as_object().unwrap().len();
+        let expected = if event["shape"] == "minority-third" {
+            0
+        } else {
+            3
+        };
+        assert_eq!(cut_nodes, expected, "{event}");
     }
 
     // jepsen.log tells the same story in words, between the parameters and the verdict.
@@ -384,7 +391,8 @@ fn single_leader_node_stays_valid_under_partitions() {
         types.iter().filter(|t| **t == "partition-start").count()
     );
     assert!(
-        starts.iter().all(|text| text.contains(" cannot hear ")),
+        starts.iter().all(|text| text.contains(" cannot hear ")
+            || **text == "partition-start minority-third: nothing cut"),
         "{starts:?}"
     );
     assert_eq!(
@@ -535,10 +543,9 @@ fn node_that_never_answers_init_aborts_the_run() {
     assert!(node_lines
         .iter()
         .any(|text| text.starts_with("n0 started (pid ")));
-    assert!(
-        node_lines.contains(&"init sent to n0,n1,n2"),
-        "{node_lines:?}"
-    );
+    // Inits go one at a time, so the first mute node holds up the rest.
+    assert!(node_lines.contains(&"init sent to n0"), "{node_lines:?}");
+    assert!(!node_lines.contains(&"init sent to n1"), "{node_lines:?}");
     assert!(log.iter().any(|line| line.level == "ERROR"
         && line.text.starts_with("crash: node n")
         && line.text.ends_with("did not answer init within 10 s")));
