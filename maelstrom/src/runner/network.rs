@@ -854,7 +854,7 @@ mod tests {
         let run = Arc::new(RunState::new(Journal::new(std::io::sink())));
         let launch = Arc::new(NodeLaunch {
             bin: "/bin/sh".into(),
-            args: vec!["-c".into(), format!("cat > {}", out.display())],
+            args: vec!["-c".into(), format!("exec cat > {}", out.display())],
             log_dir: dir.clone(),
             echo_stderr: false,
         });
