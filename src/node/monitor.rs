@@ -12,22 +12,23 @@ use serde_json::Value;
 use super::service::Parked;
 use super::writer::Outbox;
 use crate::protocol::{self, ClientRef};
-use crate::raft::{AdminId, AdminOutcome, Config, NodeId, Raft, ReadId, Role, Term};
+use crate::raft::{AdminId, AdminOutcome, NodeId, Raft, ReadId, Role, Term};
 use crate::storage::Storage;
+
+/// A lock is poisoned when a thread panicked holding it: what it guards may be half
+/// changed, and must not be used. The abort-on-panic hook ends the process before
+/// anyone can see a poisoned lock; this is the last line behind it.
+const POISONED: &str = "a thread panicked while holding a lock";
 
 pub struct Monitor {
     state: Mutex<State>,
     pub changed: Condvar,
     /// Locked after `state` when both are needed; the log sync thread holds it alone
     /// while it writes, so the leader's fsync runs outside the consensus lock.
-    pub storage: Mutex<Box<dyn Storage>>,
+    storage: Mutex<Box<dyn Storage>>,
     pub outbox: Outbox,
     started: Instant,
     pub verbose: bool,
-    /// How long a leader's peer thread may sleep before a heartbeat is due.
-    pub heartbeat_interval: u64,
-    /// How long a request may wait for an election to end before it fails.
-    pub park_for: u64,
 }
 
 pub struct State {
@@ -42,6 +43,8 @@ pub struct State {
     pub node_ids: Vec<NodeId>,
     /// Client requests waiting for an election to end (see the parking thread).
     pub parked: Vec<Parked>,
+    /// How long requests were last allowed to wait (see `Monitor::park_for`).
+    park_for: u64,
     /// What was last logged about the role, to log each change once.
     logged: (Role, Term),
 }
@@ -68,9 +71,9 @@ impl Monitor {
         outbox: Outbox,
         started: Instant,
         verbose: bool,
-        timing: &Config,
     ) -> Self {
         let logged = (raft.role(), raft.term());
+        let park_for = park_for(&raft);
         Monitor {
             state: Mutex::new(State {
                 raft,
@@ -80,6 +83,7 @@ impl Monitor {
                 next_admin_id: 0,
                 node_ids,
                 parked: Vec::new(),
+                park_for,
                 logged,
             }),
             changed: Condvar::new(),
@@ -87,10 +91,12 @@ impl Monitor {
             outbox,
             started,
             verbose,
-            heartbeat_interval: timing.heartbeat_interval,
-            // Long enough for an election or two, short of Maelstrom's 1 s client timeout.
-            park_for: 2 * timing.election_timeout_max,
         }
+    }
+
+    /// How long a request may wait for an election to end before it fails.
+    pub fn park_for(&self, raft: &Raft) -> u64 {
+        park_for(raft)
     }
 
     /// Milliseconds since the node started: the core's clock.
@@ -99,9 +105,12 @@ impl Monitor {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().expect(POISONED)
+    }
+
+    /// The storage, locked after `state` when both are needed.
+    pub fn lock_storage(&self) -> MutexGuard<'_, Box<dyn Storage>> {
+        self.storage.lock().expect(POISONED)
     }
 
     /// Waits for a change or until `deadline` (ms on the core's clock).
@@ -111,16 +120,11 @@ impl Monitor {
         deadline: u64,
     ) -> MutexGuard<'a, State> {
         let timeout = Duration::from_millis(deadline.saturating_sub(self.now()).max(1));
-        match self.changed.wait_timeout(guard, timeout) {
-            Ok((guard, _)) => guard,
-            Err(poisoned) => poisoned.into_inner().0,
-        }
+        self.changed.wait_timeout(guard, timeout).expect(POISONED).0
     }
 
     pub fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.changed
-            .wait(guard)
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.changed.wait(guard).expect(POISONED)
     }
 
     /// After changing the core: make its urgent writes durable, answer the admin
@@ -137,7 +141,7 @@ impl Monitor {
             raft.take_log_write()
         };
         if hard_state.is_some() || entries.is_some() {
-            let mut storage = self.storage.lock().unwrap_or_else(|p| p.into_inner());
+            let mut storage = self.lock_storage();
             if let Some(hs) = hard_state {
                 storage
                     .save_hard_state(&hs)
@@ -166,6 +170,15 @@ impl Monitor {
             };
             self.outbox.send(&origin.client, body);
         }
+        // Elections turned out to take longer (the timing grew with the round trips
+        // measured): the requests waiting for one wait that much longer too.
+        let park_for = park_for(&state.raft);
+        if park_for > state.park_for {
+            let longer = park_for - std::mem::replace(&mut state.park_for, park_for);
+            for parked in &mut state.parked {
+                parked.give_up_at += longer;
+            }
+        }
         let raft = &state.raft;
         let now = (raft.role(), raft.term());
         if now != state.logged {
@@ -180,6 +193,12 @@ impl Monitor {
         }
         self.changed.notify_all();
     }
+}
+
+/// An election or two at the timing in force: by default short of Maelstrom's 1 s client
+/// timeout, which grows with the latency as the timing does.
+fn park_for(raft: &Raft) -> u64 {
+    2 * raft.election_timeout_max()
 }
 
 /// A write that did not reach the disk leaves this server unable to keep its promises

@@ -59,7 +59,7 @@ fn route(
     }
     let me = state.raft.id().clone();
     let now = monitor.now();
-    let give_up_at = give_up_at.unwrap_or(now + monitor.park_for);
+    let give_up_at = give_up_at.unwrap_or(now + monitor.park_for(&state.raft));
     if state.raft.leader().is_none() && state.raft.voters().contains(&me) && now < give_up_at {
         // A voter without a leader is in an election, which usually ends within an
         // election timeout: hold the request (nobody else has it) rather than fail it.
