@@ -195,10 +195,10 @@ impl Monitor {
     }
 }
 
-/// An election or two at the timing in force: by default short of Maelstrom's 1 s client
-/// timeout, which grows with the latency as the timing does.
+/// Two elections, as long as the core says one may take: by default short of
+/// Maelstrom's 1 s client timeout, which grows with the latency as the timing does.
 fn park_for(raft: &Raft) -> u64 {
-    2 * raft.election_timeout_max()
+    2 * raft.election_wait()
 }
 
 /// A write that did not reach the disk leaves this server unable to keep its promises

@@ -93,6 +93,18 @@ impl Raft {
         self.election_timeout * ratio_max / c.election_timeout_min.max(1)
     }
 
+    /// How long an election may keep this server without a leader: its longest
+    /// election timeout. While its log is still empty, the cluster is starting and
+    /// nothing has yet told it how long elections take here: then as long as its
+    /// backed-off campaigns wait.
+    pub fn election_wait(&self) -> u64 {
+        if self.log.last_index() == 0 {
+            self.election_timeout_range().1
+        } else {
+            self.election_timeout_max()
+        }
+    }
+
     /// The range the next election deadline is drawn from: the timeout in force, made
     /// longer for each campaign that failed in a row.
     pub(super) fn election_timeout_range(&self) -> (u64, u64) {
