@@ -348,8 +348,15 @@ fn single_leader_node_stays_valid_under_partitions() {
         .iter()
         .filter(|event| event["type"] == "partition-start")
     {
-        assert!(event["shape"].is_string());
-        assert_eq!(event["cut"].as_object().unwrap().len(), 3);
+        // Every node cannot hear someone, except under minority-third, which on three
+        // nodes splits off nobody (as in Jepsen).
+        let cut_nodes = event["cut"].as_object().unwrap().len();
+        let expected = if event["shape"] == "minority-third" {
+            0
+        } else {
+            3
+        };
+        assert_eq!(cut_nodes, expected, "{event}");
     }
 
     // jepsen.log tells the same story in words, between the parameters and the verdict.
@@ -384,7 +391,8 @@ fn single_leader_node_stays_valid_under_partitions() {
         types.iter().filter(|t| **t == "partition-start").count()
     );
     assert!(
-        starts.iter().all(|text| text.contains(" cannot hear ")),
+        starts.iter().all(|text| text.contains(" cannot hear ")
+            || **text == "partition-start minority-third: nothing cut"),
         "{starts:?}"
     );
     assert_eq!(
@@ -535,10 +543,9 @@ fn node_that_never_answers_init_aborts_the_run() {
     assert!(node_lines
         .iter()
         .any(|text| text.starts_with("n0 started (pid ")));
-    assert!(
-        node_lines.contains(&"init sent to n0,n1,n2"),
-        "{node_lines:?}"
-    );
+    // Inits go one at a time, so the first mute node holds up the rest.
+    assert!(node_lines.contains(&"init sent to n0"), "{node_lines:?}");
+    assert!(!node_lines.contains(&"init sent to n1"), "{node_lines:?}");
     assert!(log.iter().any(|line| line.level == "ERROR"
         && line.text.starts_with("crash: node n")
         && line.text.ends_with("did not answer init within 10 s")));
@@ -580,13 +587,13 @@ fn bad_arguments_exit_254_with_a_message() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["test", "-w", "lin-kv", "--bin", &node, "--frobnicate"],
-            "unknown flag --frobnicate",
+            "unexpected argument '--frobnicate'",
         ),
-        (&["test", "-w", "lin-kv"], "missing --bin"),
-        (&["test", "-w", "g-set", "--bin", &node], "unknown workload"),
+        (&["test", "-w", "lin-kv"], "--bin <FILE>"),
+        (&["test", "-w", "g-set", "--bin", &node], "runs only lin-kv"),
         (
             &["test", "-w", "lin-kv", "--bin", &node, "--rate", "fast"],
-            "--rate expects",
+            "'fast' for '--rate <RATE>'",
         ),
         (
             &[
@@ -611,7 +618,7 @@ fn bad_arguments_exit_254_with_a_message() {
             "/no/such/node",
         ),
         (&["check", "/no/such/history.jsonl"], "history.jsonl"),
-        (&["frob"], "unknown command"),
+        (&["frob"], "unrecognized subcommand 'frob'"),
     ];
     for (args, message) in cases {
         let run = harness(&dir, args);

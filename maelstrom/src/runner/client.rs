@@ -89,28 +89,24 @@ impl Drop for ClientConn {
     }
 }
 
-/// Initialises `targets` in parallel, each from a fresh client with msg_id 1, telling
-/// them the full ordered `node_ids`, and waits for every init_ok.
+/// Initialises `targets` one after another in their order, each from a fresh client
+/// with msg_id 1, telling them the full ordered `node_ids`, and waits for each init_ok
+/// before the next init. Maelstrom inits in parallel, so any order can happen there;
+/// this one is among them, and the one in which the most nodes hear from an initialised
+/// peer before their own init (every process has started, hence is registered, before
+/// the first init).
 pub fn initialize(
     network: &Arc<Network>,
     run: &RunState,
     targets: &[String],
     node_ids: &[String],
 ) -> Result<(), String> {
-    run.log(
-        Level::Info,
-        Source::Node,
-        &format!("init sent to {}", targets.join(",")),
-    );
-    let mut pending = Vec::new();
     for node in targets {
         let mut client = ClientConn::open(network, network.allocate_client_id());
         let body = json!({"type": "init", "node_id": node, "node_ids": node_ids});
         let msg_id = client.send(node, body.as_object().expect("an object").clone());
-        pending.push((node, client, msg_id));
-    }
-    let deadline = Instant::now() + INIT_TIMEOUT;
-    for (node, client, msg_id) in pending {
+        run.log(Level::Info, Source::Node, &format!("init sent to {node}"));
+        let deadline = Instant::now() + INIT_TIMEOUT;
         let Some(reply) = client.await_reply(msg_id, deadline, run) else {
             if let Some(reason) = run.crash_reason() {
                 return Err(reason);
@@ -126,7 +122,6 @@ pub fn initialize(
                 Value::Object(reply)
             ));
         }
-        network.mark_initialized(node);
         run.log(
             Level::Info,
             Source::Node,
@@ -160,7 +155,10 @@ pub fn run_worker(workload: &Workload, thread_index: usize, mut client: ClientCo
     let mut process = thread_index as u64;
 
     loop {
-        let start = workload.schedule.next_start(Instant::now());
+        let Some(start) = workload.schedule.next_start(Instant::now()) else {
+            // --rate 0: no operations at all, while the run lasts its time limit.
+            return;
+        };
         if start >= workload.end_of_ops {
             // This client closes now; the others may not have noticed the time limit.
             workload.run.end_workload();

@@ -116,10 +116,15 @@ pub fn describe(event: &NemesisEvent) -> String {
                 .flatten()
                 .map(|(node, unheard)| format!("{node} cannot hear {}", unheard.join(",")))
                 .collect();
-            format!(
-                "partition-start {}: {}",
-                event.shape.as_deref().unwrap_or("?"),
+            // A shape can cut nothing on a small cluster (minority-third on 3 nodes).
+            let cut = if cut.is_empty() {
+                "nothing cut".to_string()
+            } else {
                 cut.join("; ")
+            };
+            format!(
+                "partition-start {}: {cut}",
+                event.shape.as_deref().unwrap_or("?"),
             )
         }
         NemesisKind::Heal => "heal".to_string(),
@@ -220,6 +225,12 @@ mod tests {
         assert_eq!(
             describe(&partition),
             "partition-start one: n0 cannot hear n1,n2; n1 cannot hear n0; n2 cannot hear n0"
+        );
+        partition.shape = Some("minority-third".into());
+        partition.cut = Some(BTreeMap::new());
+        assert_eq!(
+            describe(&partition),
+            "partition-start minority-third: nothing cut"
         );
         assert_eq!(describe(&event(NemesisKind::Heal, &["n0", "n1"])), "heal");
         assert_eq!(

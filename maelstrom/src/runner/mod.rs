@@ -28,7 +28,7 @@ mod workload;
 use std::path::Path;
 use std::time::Duration;
 
-use cli::{Command, TestOptions, UsageError, USAGE};
+use cli::{Command, TestOptions};
 use results::{RunFigures, Verdict};
 
 /// Exit code for bad arguments, as Maelstrom uses.
@@ -38,26 +38,14 @@ const EXIT_USAGE: i32 = 254;
 pub fn main(args: &[String]) -> i32 {
     let command = match cli::parse(args) {
         Ok(command) => command,
-        Err(UsageError(message)) => return usage_failure(&message),
+        Err(error) => {
+            // Help asked for goes to stdout and is a success; a mistake is 254.
+            let _ = error.print();
+            return if error.use_stderr() { EXIT_USAGE } else { 0 };
+        }
     };
     match command {
-        Command::Help => {
-            print!("{USAGE}");
-            0
-        }
-        Command::Test(mut options) => {
-            // Nodes run in /tmp, so a relative --bin must be resolved against our directory.
-            match std::fs::canonicalize(&options.bin) {
-                Ok(bin) if bin.is_file() => options.bin = bin,
-                Ok(_) => {
-                    return usage_failure(&format!("--bin {} is not a file", options.bin.display()))
-                }
-                Err(error) => {
-                    return usage_failure(&format!("--bin {}: {error}", options.bin.display()))
-                }
-            }
-            run_tests(&options, &journal::command_line(args))
-        }
+        Command::Test(options) => run_tests(&options, &journal::command_line(args)),
         Command::Check {
             history,
             check_budget,

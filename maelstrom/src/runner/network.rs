@@ -1,15 +1,18 @@
 //! The simulated network between clients and nodes.
 //!
 //! Nodes' stdout lines come in through [`Network::accept_from_node`], are checked against
-//! Maelstrom's closed message schema, get a global message id and are queued for their
-//! receiver. Each node has one priority queue ordered by delivery deadline (ties in send
-//! order, so constant latency is FIFO) and one delivery thread writing to its stdin.
-//! Partitions are checked when a message is due, at the receiver, like Jepsen's grudges.
-//! Clients are never delayed nor partitioned.
+//! Maelstrom's closed message schema and its rule that `src` and `dest` are registered
+//! (a node counts from the moment its process starts, a client while it is open), get a
+//! global message id and are queued for their receiver. Each node has one priority queue
+//! ordered by delivery deadline (ties in send order, so constant latency is FIFO) and one
+//! delivery thread writing to its stdin, which works like Maelstrom's `recv!`: it takes
+//! the head of the queue as soon as there is one, checks the partition then, and sleeps
+//! until the head is due; whatever arrives meanwhile, a client's request included, waits
+//! behind it. Clients are never delayed nor partitioned.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -21,6 +24,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::cli::LatencyDist;
+use super::journal::Level;
 use super::process::NodeProcess;
 use super::recorder::RunState;
 
@@ -48,8 +52,10 @@ fn is_client(id: &str) -> bool {
 }
 
 /// Checks one stdout line of a node against Maelstrom's closed schema: exactly `src`,
-/// `dest`, `body` and an optional integer `id`; src and dest strings; body an object
-/// with a string `type`. Returns (src, dest, body) or why the line is not a message.
+/// `dest`, `body` and an optional integer `id`; src and dest strings; body an object.
+/// The body's contents are free: between nodes it need not even have a `type`, and what
+/// a client cannot read is the workload's to judge. Returns (src, dest, body) or why the
+/// line is not a message.
 fn parse_node_line(line: &[u8]) -> Result<(String, String, Map<String, Value>), String> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Err("blank line".into());
@@ -79,15 +85,10 @@ fn parse_node_line(line: &[u8]) -> Result<(String, String, Map<String, Value>), 
     };
     let src = string_field("src")?;
     let dest = string_field("dest")?;
-    let body = match message.remove("body") {
-        Some(Value::Object(body)) => body,
-        Some(other) => return Err(format!("body must be an object, got {other}")),
-        None => return Err("missing body".into()),
-    };
-    match body.get("type") {
-        Some(Value::String(_)) => Ok((src, dest, body)),
-        Some(other) => Err(format!("body.type must be a string, got {other}")),
-        None => Err("body has no type".into()),
+    match message.remove("body") {
+        Some(Value::Object(body)) => Ok((src, dest, body)),
+        Some(other) => Err(format!("body must be an object, got {other}")),
+        None => Err("missing body".into()),
     }
 }
 
@@ -191,6 +192,10 @@ struct InboxQueue {
 /// One node's incoming messages.
 struct Inbox {
     node: Arc<NodeProcess>,
+    /// Set when the node's process first starts, as Maelstrom adds a node to its network
+    /// just before launching it; before that, nothing may be sent to or from the node.
+    /// A node killed by the nemesis stays registered: it is down, not gone.
+    registered: AtomicBool,
     queue: Mutex<InboxQueue>,
     wakeup: Condvar,
 }
@@ -206,6 +211,9 @@ pub struct Network {
     next_sequence: AtomicU64,
     next_client: AtomicU64,
     stats: NetStats,
+    /// `--log-net-send` and `--log-net-recv`.
+    log_send: AtomicBool,
+    log_recv: AtomicBool,
 }
 
 impl Network {
@@ -221,6 +229,7 @@ impl Network {
             .map(|node| {
                 let inbox = Inbox {
                     node: Arc::clone(node),
+                    registered: AtomicBool::new(false),
                     queue: Mutex::new(InboxQueue::default()),
                     wakeup: Condvar::new(),
                 };
@@ -241,7 +250,31 @@ impl Network {
             next_sequence: AtomicU64::new(0),
             next_client: AtomicU64::new(0),
             stats: NetStats::default(),
+            log_send: AtomicBool::new(false),
+            log_recv: AtomicBool::new(false),
         })
+    }
+
+    /// Has every message logged as it enters the network (`send`) and as it is
+    /// delivered (`recv`), on stderr and in jepsen.log, like Maelstrom's
+    /// `--log-net-send` and `--log-net-recv`.
+    pub fn log_messages(&self, send: bool, recv: bool) {
+        self.log_send.store(send, Ordering::Relaxed);
+        self.log_recv.store(recv, Ordering::Relaxed);
+    }
+
+    fn log_message(&self, enabled: &AtomicBool, what: &str, envelope: &Envelope) {
+        if !enabled.load(Ordering::Relaxed) {
+            return;
+        }
+        let wire = WireMessage {
+            id: envelope.id,
+            src: &envelope.src,
+            dest: &envelope.dest,
+            body: &envelope.body,
+        };
+        let json = serde_json::to_string(&wire).expect("a JSON map always serialises");
+        self.run.say(Level::Info, &format!("{what} {json}"));
     }
 
     /// Starts one delivery thread per node; they run until [`Network::shut_down`].
@@ -272,6 +305,22 @@ impl Network {
         format!("c{}", self.next_client.fetch_add(1, Ordering::SeqCst))
     }
 
+    /// Called when `node_id`'s process starts: from then on it may send and be sent to.
+    pub fn register_node(&self, node_id: &str) {
+        if let Some(inbox) = self.inboxes.get(node_id) {
+            inbox.registered.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether `id` is a node whose process has started or an open client: the only
+    /// valid src and dest of a message, as in Maelstrom's `validate-msg`.
+    fn is_registered(&self, id: &str) -> bool {
+        match self.inboxes.get(id) {
+            Some(inbox) => inbox.registered.load(Ordering::SeqCst),
+            None => self.clients.read().unwrap().contains_key(id),
+        }
+    }
+
     pub fn register_client(&self, id: &str, inbox: Sender<Envelope>) {
         self.clients.write().unwrap().insert(id.to_string(), inbox);
     }
@@ -292,30 +341,35 @@ impl Network {
     /// One line a node wrote to stdout. Where the real tool would silently stop reading
     /// the node, this runner crashes the run and says why.
     pub fn accept_from_node(&self, node_id: &str, line: &[u8]) {
-        match parse_node_line(line) {
-            Ok((src, dest, body)) => {
-                if !self.inboxes.contains_key(&dest)
-                    && !self.clients.read().unwrap().contains_key(&dest)
-                {
-                    if dest.starts_with('c') && self.run.is_workload_over() {
-                        // A late answer to a client that finished after the time limit:
-                        // the real tool would stop reading this node, which no longer
-                        // matters once no operation will start. Drop it.
-                        return;
-                    }
-                    self.run.crash(format!(
-                        "node {node_id} sent a message to {dest:?}, which is not a registered node or client: {}",
-                        printable(line)
-                    ));
-                    return;
-                }
-                self.route(src, dest, body);
+        let (src, dest, body) = match parse_node_line(line) {
+            Ok(message) => message,
+            Err(why) => {
+                self.run.crash(format!(
+                    "node {node_id} wrote a line to stdout that is not a valid Maelstrom message ({why}): {}",
+                    printable(line)
+                ));
+                return;
             }
-            Err(why) => self.run.crash(format!(
-                "node {node_id} wrote a line to stdout that is not a valid Maelstrom message ({why}): {}",
+        };
+        // src first, as Maelstrom checks it first. Any registered id may be src: a node
+        // may forward a client's request under the client's id.
+        for (field, id) in [("src", &src), ("dest", &dest)] {
+            if self.is_registered(id) {
+                continue;
+            }
+            if is_client(id) && self.run.is_workload_over() {
+                // A late message to or for a client that finished after the time limit:
+                // the real tool would stop reading this node, which no longer matters
+                // once no operation will start. Drop it.
+                return;
+            }
+            self.run.crash(format!(
+                "node {node_id} sent a message whose {field} {id:?} is not a registered node or client: {}",
                 printable(line)
-            )),
+            ));
+            return;
         }
+        self.route(src, dest, body);
     }
 
     /// A client request; clients only ever talk to nodes.
@@ -333,6 +387,7 @@ impl Network {
         for traffic in self.stats.classes(&envelope.src, &envelope.dest) {
             traffic.sent.fetch_add(1, Ordering::Relaxed);
         }
+        self.log_message(&self.log_send, "send", &envelope);
         if let Some(inbox) = self.inboxes.get(&envelope.dest) {
             let delay = if is_client(&envelope.src) {
                 Duration::ZERO
@@ -347,13 +402,15 @@ impl Network {
             inbox.queue.lock().unwrap().heap.push(queued);
             inbox.wakeup.notify_one();
         } else if let Some(client) = self.clients.read().unwrap().get(&envelope.dest) {
-            self.count_received(&envelope);
+            self.delivered(&envelope);
             // The client may have gone away during teardown; the reply is then moot.
             let _ = client.send(envelope);
         }
     }
 
-    fn count_received(&self, envelope: &Envelope) {
+    /// Counts (and logs, when asked) a message handed to its receiver.
+    fn delivered(&self, envelope: &Envelope) {
+        self.log_message(&self.log_recv, "recv", envelope);
         for traffic in self.stats.classes(&envelope.src, &envelope.dest) {
             traffic.received.fetch_add(1, Ordering::Relaxed);
         }
@@ -367,23 +424,19 @@ impl Network {
             .is_some_and(|deaf_to| deaf_to.contains(src))
     }
 
-    /// Called when `node_id` answers init: from then on it hears everything.
-    pub fn mark_initialized(&self, node_id: &str) {
-        if let Some(inbox) = self.inboxes.get(node_id) {
-            inbox.node.mark_initialized();
-        }
-    }
-
+    /// Maelstrom's `recv!` in a loop: take the head, drop it if its sender is cut off
+    /// from this node now, else wait until it is due and write it. A node hears whatever
+    /// is sent to it once its process runs, before its init too, as in Maelstrom.
     fn deliver_loop(&self, inbox: &Inbox) {
-        while let Some(envelope) = next_due(inbox) {
+        while let Some(Queued {
+            deadline, envelope, ..
+        }) = take_head(inbox)
+        {
             if self.is_cut(&envelope.src, &envelope.dest) {
                 continue;
             }
-            // A (re)starting node hears nothing before its init, as a booting server
-            // would miss what was sent to it.
-            let is_init = envelope.body.get("type").and_then(Value::as_str) == Some("init");
-            if !is_init && !inbox.node.is_initialized() {
-                continue;
+            if !sleep_until(inbox, deadline) {
+                return;
             }
             let wire = WireMessage {
                 id: envelope.id,
@@ -395,7 +448,7 @@ impl Network {
             line.push(b'\n');
             // A dead node loses what is sent to it, as over a real network.
             if inbox.node.write_line(&line) {
-                self.count_received(&envelope);
+                self.delivered(&envelope);
             }
         }
     }
@@ -413,23 +466,34 @@ impl Network {
     }
 }
 
-/// Waits for the inbox's earliest message to fall due; `None` once the network is shut.
-fn next_due(inbox: &Inbox) -> Option<Envelope> {
+/// Waits for the inbox to hold a message and takes the earliest-due one, due or not;
+/// `None` once the network is shut.
+fn take_head(inbox: &Inbox) -> Option<Queued> {
     let mut queue = inbox.queue.lock().unwrap();
     loop {
         if queue.closed {
             return None;
         }
-        let now = Instant::now();
-        match queue.heap.peek().map(|queued| queued.deadline) {
-            Some(deadline) if deadline <= now => {
-                return queue.heap.pop().map(|queued| queued.envelope);
-            }
-            Some(deadline) => {
-                queue = inbox.wakeup.wait_timeout(queue, deadline - now).unwrap().0;
-            }
-            None => queue = inbox.wakeup.wait(queue).unwrap(),
+        if let Some(head) = queue.heap.pop() {
+            return Some(head);
         }
+        queue = inbox.wakeup.wait(queue).unwrap();
+    }
+}
+
+/// Holds the delivery thread until `deadline`, whatever arrives meanwhile; false if the
+/// network shuts first.
+fn sleep_until(inbox: &Inbox, deadline: Instant) -> bool {
+    let mut queue = inbox.queue.lock().unwrap();
+    loop {
+        if queue.closed {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        queue = inbox.wakeup.wait_timeout(queue, deadline - now).unwrap().0;
     }
 }
 
@@ -449,6 +513,7 @@ fn printable(line: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::runner::journal::Journal;
+    use crate::runner::process::NodeLaunch;
 
     #[test]
     fn accepts_a_well_formed_message() {
@@ -459,6 +524,22 @@ mod tests {
         assert_eq!((src.as_str(), dest.as_str()), ("n1", "c4"));
         assert_eq!(body["value"], 3);
         assert!(parse_node_line(br#"{"id":7,"src":"n1","dest":"n2","body":{"type":"x"}}"#).is_ok());
+    }
+
+    #[test]
+    fn a_body_needs_no_type() {
+        // Maelstrom's schema leaves the body free; node-to-node bodies often have no type.
+        for line in [
+            &br#"{"src":"n1","dest":"n2","body":{"note":4}}"#[..],
+            br#"{"src":"n1","dest":"n2","body":{}}"#,
+            br#"{"src":"n1","dest":"n2","body":{"type":5}}"#,
+        ] {
+            let (_, _, body) = parse_node_line(line).unwrap();
+            assert_eq!(
+                Value::Object(body),
+                serde_json::from_slice::<Value>(line).unwrap()["body"]
+            );
+        }
     }
 
     #[test]
@@ -480,11 +561,6 @@ mod tests {
             (
                 br#"{"src":"n1","dest":"n2","body":[]}"#,
                 "body must be an object",
-            ),
-            (br#"{"src":"n1","dest":"n2","body":{}}"#, "no type"),
-            (
-                br#"{"src":"n1","dest":"n2","body":{"type":5}}"#,
-                "type must be a string",
             ),
             (
                 br#"{"id":"7","src":"n1","dest":"n2","body":{"type":"x"}}"#,
@@ -523,8 +599,8 @@ mod tests {
 
     #[test]
     fn a_message_to_an_unregistered_dest_crashes_the_run() {
-        let run = Arc::new(RunState::new(Journal::new(std::io::sink())));
-        let network = Network::new(Arc::clone(&run), &[], 0.0, LatencyDist::Constant, 1);
+        let (run, network) = network_of(&["n0"]);
+        network.register_node("n0");
         let (inbox, replies) = crossbeam_channel::unbounded();
         network.register_client("c3", inbox);
         network.accept_from_node("n0", br#"{"src":"n0","dest":"c3","body":{"type":"x"}}"#);
@@ -534,17 +610,73 @@ mod tests {
         network.accept_from_node("n0", br#"{"src":"n0","dest":"c3","body":{"type":"x"}}"#);
         let reason = run.crash_reason().unwrap();
         assert!(
-            reason.contains("node n0 sent a message to \"c3\""),
+            reason.contains("node n0 sent a message whose dest \"c3\" is not a registered"),
+            "{reason}"
+        );
+    }
+
+    /// A network over `ids`, none of them started yet, with client c3 open.
+    fn network_of(ids: &[&str]) -> (Arc<RunState>, Arc<Network>) {
+        let run = Arc::new(RunState::new(Journal::new(std::io::sink())));
+        let launch = Arc::new(NodeLaunch {
+            bin: "/bin/false".into(),
+            args: Vec::new(),
+            log_dir: std::env::temp_dir(),
+            echo_stderr: false,
+        });
+        let nodes: Vec<_> = ids
+            .iter()
+            .map(|id| NodeProcess::new(id.to_string(), Arc::clone(&launch)))
+            .collect();
+        let network = Network::new(Arc::clone(&run), &nodes, 0.0, LatencyDist::Constant, 1);
+        let (inbox, _) = crossbeam_channel::unbounded();
+        network.register_client("c3", inbox);
+        (run, network)
+    }
+
+    #[test]
+    fn src_must_be_a_registered_node_or_client() {
+        let (run, network) = network_of(&["n0", "n1"]);
+        network.register_node("n0");
+        network.register_node("n1");
+        // Forwarding under a client's id is legal, and so is any registered node's id.
+        network.accept_from_node("n1", br#"{"src":"c3","dest":"n0","body":{"type":"read"}}"#);
+        network.accept_from_node("n1", br#"{"src":"n0","dest":"n0","body":{}}"#);
+        assert!(!run.has_crashed());
+        network.accept_from_node(
+            "n0",
+            br#"{"src":"x9","dest":"c3","body":{"type":"read_ok"}}"#,
+        );
+        let reason = run.crash_reason().unwrap();
+        assert!(
+            reason.starts_with(
+                "node n0 sent a message whose src \"x9\" is not a registered node or client: "
+            ) && reason.contains(r#"\"src\":\"x9\""#),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_node_is_registered_from_its_start_not_from_the_run_start() {
+        let (run, network) = network_of(&["n0", "n1"]);
+        network.register_node("n0");
+        network.accept_from_node("n0", br#"{"src":"n0","dest":"n1","body":{}}"#);
+        let reason = run.crash_reason().unwrap();
+        assert!(
+            reason.contains("dest \"n1\" is not a registered"),
             "{reason}"
         );
     }
 
     #[test]
     fn after_the_time_limit_a_late_answer_to_a_finished_client_is_dropped() {
-        let run = Arc::new(RunState::new(Journal::new(std::io::sink())));
-        let network = Network::new(Arc::clone(&run), &[], 0.0, LatencyDist::Constant, 1);
+        let (run, network) = network_of(&["n0"]);
+        network.register_node("n0");
+        network.unregister_client("c3");
         run.end_workload();
         network.accept_from_node("n0", br#"{"src":"n0","dest":"c3","body":{"type":"x"}}"#);
+        // Or a request forwarded under its id.
+        network.accept_from_node("n0", br#"{"src":"c3","dest":"n0","body":{"type":"x"}}"#);
         assert!(!run.has_crashed());
         // A message to something that was never a client still crashes the run.
         network.accept_from_node("n0", br#"{"src":"n0","dest":"n7","body":{"type":"x"}}"#);

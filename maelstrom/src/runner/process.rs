@@ -39,9 +39,6 @@ struct NodeState {
     running: Option<Incarnation>,
     generation: u64,
     paused: bool,
-    /// Whether the running incarnation has answered init. Until then the network gives
-    /// it nothing but its init, so a restarted node never sees a request first.
-    initialized: bool,
 }
 
 pub struct NodeProcess {
@@ -59,12 +56,15 @@ impl NodeProcess {
         })
     }
 
-    /// Starts (or restarts) the node and the threads that read its output.
+    /// Starts (or restarts) the node and the threads that read its output. Like
+    /// Maelstrom, registers the node on the network first: from then on its peers may
+    /// send to it, even before its init.
     pub fn start(
         self: &Arc<Self>,
         network: &Arc<Network>,
         run: &Arc<RunState>,
     ) -> Result<(), String> {
+        network.register_node(&self.id);
         let launch = &self.launch;
         let mut child = Command::new(&launch.bin)
             .args(&launch.args)
@@ -102,7 +102,6 @@ impl NodeProcess {
         let mut state = self.state.lock().unwrap();
         state.generation += 1;
         state.paused = false;
-        state.initialized = false;
         let generation = state.generation;
         state.running = Some(Incarnation {
             child,
@@ -208,14 +207,6 @@ impl NodeProcess {
         // Outside the state lock: a paused node's full pipe blocks only this writer.
         let mut stdin = stdin.lock().unwrap();
         stdin.write_all(line).and_then(|()| stdin.flush()).is_ok()
-    }
-
-    pub fn mark_initialized(&self) {
-        self.state.lock().unwrap().initialized = true;
-    }
-
-    pub fn is_initialized(&self) -> bool {
-        self.state.lock().unwrap().initialized
     }
 
     /// SIGKILLs the node and reaps it. Its output reader then sees the end of stdout and,

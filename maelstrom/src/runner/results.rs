@@ -327,6 +327,8 @@ pub struct RunFigures {
     pub net: NetCounts,
     /// Only when the membership nemesis ran.
     pub membership: Option<MembershipSummary>,
+    /// False when the run fell short of `--availability`.
+    pub availability_met: bool,
 }
 
 impl RunFigures {
@@ -356,6 +358,7 @@ impl RunFigures {
             net,
             stats,
             membership: None,
+            availability_met: true,
         }
     }
 
@@ -405,7 +408,7 @@ impl RunFigures {
         results.insert("stats".into(), self.stats.to_json());
         results.insert(
             "availability".into(),
-            json!({"valid?": true, "ok-fraction": round4(self.ok_fraction())}),
+            json!({"valid?": self.availability_met, "ok-fraction": round4(self.ok_fraction())}),
         );
         results.insert("net".into(), self.net_json());
         if let Some(workload) = workload {

@@ -109,6 +109,7 @@ pub fn run_test(options: &TestOptions, seed: u64, header: &str, command_line: &s
         options.latency_dist,
         derive_seed(seed, Stream::Latency, 0),
     );
+    network.log_messages(options.log_net_send, options.log_net_recv);
     let delivery = network.start_delivery();
 
     let (workload_span, membership) = drive(
@@ -254,7 +255,7 @@ fn drive(
             })
             .collect();
         let nemesis = (!options.nemesis.is_empty()).then(|| {
-            let nemesis = Nemesis {
+            let mut nemesis = Nemesis {
                 network: Arc::clone(network),
                 run: Arc::clone(run),
                 nodes: nodes.to_vec(),
@@ -265,7 +266,10 @@ fn drive(
                 rng: StdRng::seed_from_u64(derive_seed(seed, Stream::Nemesis, 0)),
                 stop: nemesis_stopped.clone(),
             };
-            scope.spawn(move || nemesis.run())
+            scope.spawn(move || {
+                let in_force = nemesis.run();
+                (nemesis, in_force)
+            })
         });
         // Membership changes run on their own schedule, next to the faults above.
         let membership = membership_client.map(|client| {
@@ -299,19 +303,23 @@ fn drive(
             if run.has_crashed() {
                 "workload stops early: the run crashed"
             } else {
-                "time limit: no new operations; healing and waiting for the last answers"
+                "time limit: no new operations or faults; waiting for the last answers \
+                 under the fault in force"
             },
         );
-        // Heal, resume and restart everything first, so in-flight operations can finish.
-        // Dropping the sender (rather than sending) is a stop no wait can swallow.
+        // No new fault nor membership change from here on. Dropping the sender (rather
+        // than sending) is a stop no wait can swallow.
         drop(stop_nemesis);
-        if let Some(nemesis) = nemesis {
-            let _ = nemesis.join();
-        }
+        let nemesis = nemesis.and_then(|nemesis| nemesis.join().ok());
         // A change in flight gets a short grace to answer, then counts as timed out.
         let membership = membership.map(|membership| membership.join().unwrap_or_default());
         for worker in workers {
             let _ = worker.join();
+        }
+        // As in Jepsen, the nemesis is torn down (healed, resumed) only once the last
+        // operations have finished or timed out under the fault in force.
+        if let Some((nemesis, in_force)) = nemesis {
+            nemesis.teardown(in_force);
         }
         drop(stop_progress);
         membership
@@ -335,7 +343,7 @@ fn finish(
         workload_span,
         membership,
     } = recorded;
-    let (verdict, workload) = match &crash {
+    let (mut verdict, workload) = match &crash {
         Some(reason) => {
             run.say(Level::Error, &format!("run failed: {reason}"));
             (Verdict::Crash, None)
@@ -355,6 +363,21 @@ fn finish(
         }
     };
     let mut figures = RunFigures::new(&history, verdict, crash, net);
+    // Maelstrom's availability checker: too few ok operations make the run invalid.
+    if let Some(goal) = options.availability {
+        let (ok, invoked) = (figures.stats.total.ok, figures.stats.invocations);
+        figures.availability_met = goal.is_met(ok, invoked);
+        if !figures.availability_met && verdict != Verdict::Crash {
+            run.say(
+                Level::Error,
+                &format!(
+                    "only {ok} of {invoked} requests succeeded, short of --availability {goal}"
+                ),
+            );
+            verdict = Verdict::Invalid;
+            figures.verdict = verdict;
+        }
+    }
     if options.membership {
         figures.membership = Some(MembershipSummary::of(
             &nemesis,

@@ -117,26 +117,29 @@ impl KeyGroups {
 
 /// Jepsen's `stagger`: each operation starts a uniform [0, 2/rate) after the previous
 /// one was due, or when a thread is free if all were busy (no catching up in bursts).
+/// At rate 0 nothing is scheduled: Maelstrom then only sleeps out the time limit.
 pub struct RateSchedule {
-    mean_gap: Duration,
+    /// `None` at rate 0.
+    mean_gap: Option<Duration>,
     state: Mutex<(Option<Instant>, StdRng)>,
 }
 
 impl RateSchedule {
     pub fn new(rate: f64, seed: u64) -> Self {
         RateSchedule {
-            mean_gap: Duration::from_secs_f64(1.0 / rate),
+            mean_gap: (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate)),
             state: Mutex::new((None, StdRng::seed_from_u64(seed))),
         }
     }
 
-    /// When the caller, free at `now`, should start its operation.
-    pub fn next_start(&self, now: Instant) -> Instant {
+    /// When the caller, free at `now`, should start its operation; `None` if never.
+    pub fn next_start(&self, now: Instant) -> Option<Instant> {
+        let mean_gap = self.mean_gap?;
         let mut state = self.state.lock().unwrap();
         let (next_due, rng) = &mut *state;
         let start = next_due.map_or(now, |due| due.max(now));
-        *next_due = Some(start + self.mean_gap.mul_f64(rng.gen_range(0.0..2.0)));
-        start
+        *next_due = Some(start + mean_gap.mul_f64(rng.gen_range(0.0..2.0)));
+        Some(start)
     }
 }
 
@@ -293,14 +296,14 @@ mod tests {
     fn rate_schedule_mean_gap_is_one_over_rate() {
         let schedule = RateSchedule::new(50.0, 1);
         let start = Instant::now();
-        let mut previous = schedule.next_start(start);
+        let mut previous = schedule.next_start(start).unwrap();
         assert_eq!(previous, start);
         let samples = 20_000;
         let mut total = Duration::ZERO;
         let mut longest = Duration::ZERO;
         for _ in 0..samples {
             // A thread that is always free early gets exactly the scheduled times.
-            let next = schedule.next_start(start);
+            let next = schedule.next_start(start).unwrap();
             total += next - previous;
             longest = longest.max(next - previous);
             previous = next;
@@ -316,8 +319,14 @@ mod tests {
         let start = Instant::now();
         schedule.next_start(start);
         let late = start + Duration::from_secs(5);
-        assert_eq!(schedule.next_start(late), late);
-        assert!(schedule.next_start(late) >= late);
+        assert_eq!(schedule.next_start(late), Some(late));
+        assert!(schedule.next_start(late).unwrap() >= late);
+    }
+
+    #[test]
+    fn rate_zero_schedules_nothing() {
+        let schedule = RateSchedule::new(0.0, 3);
+        assert_eq!(schedule.next_start(Instant::now()), None);
     }
 
     #[test]
