@@ -100,3 +100,34 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Options {
+        parse_args(args.iter().map(|a| a.to_string())).unwrap()
+    }
+
+    #[test]
+    fn timing_adapts_unless_a_flag_fixes_it() {
+        let default = parse(&[]);
+        assert!(default.raft.adaptive_election_timeout && default.raft.adaptive_heartbeat);
+
+        let fixed = parse(&["--election-timeout", "1000-2000"]);
+        assert!(!fixed.raft.adaptive_election_timeout);
+        assert!(fixed.raft.adaptive_heartbeat);
+        assert_eq!(
+            (
+                fixed.raft.election_timeout_min,
+                fixed.raft.election_timeout_max
+            ),
+            (1000, 2000)
+        );
+
+        let fixed = parse(&["--heartbeat-interval", "20"]);
+        assert!(fixed.raft.adaptive_election_timeout);
+        assert!(!fixed.raft.adaptive_heartbeat);
+        assert_eq!(fixed.raft.heartbeat_interval, 20);
+    }
+}

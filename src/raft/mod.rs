@@ -122,7 +122,8 @@ pub struct Raft {
     heartbeat_interval: u64,
     /// Campaigns in a row that ended without a leader: each makes the next wait longer.
     failed_campaigns: u32,
-    /// When the current vote round began: winning it measures a round trip.
+    /// When the current (pre-)vote round began: only answers to it count, and winning
+    /// it measures a round trip.
     campaign_started: u64,
     /// A committed configuration without this server that another server told it of,
     /// newer than any in its log: it has been removed.
