@@ -29,6 +29,18 @@ pub enum EventType {
     Info,
 }
 
+impl EventType {
+    /// The name as histories write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::Invoke => "invoke",
+            EventType::Ok => "ok",
+            EventType::Fail => "fail",
+            EventType::Info => "info",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OpFn {
@@ -61,11 +73,70 @@ pub struct Event {
     pub value: Value,
     /// Nanoseconds since the start of the run.
     pub time: u64,
-    /// The node the client talks to.
+    /// The node the client talks to; empty when the history does not say, as in
+    /// histories written by Jepsen.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node: String,
-    /// `[code, text]` when the node answered with an error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `[code, text]` when the node answered with an error. An error that has no integer
+    /// code (a plain string such as Jepsen's `timed-out`, a `[name, text]` pair, an error
+    /// reply without a code) is held as [`Event::NO_CODE`] and its text; see
+    /// [`error_form`].
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "error_form::serialize",
+        deserialize_with = "error_form::deserialize"
+    )]
     pub error: Option<(i64, String)>,
+}
+
+impl Event {
+    /// The code of an error that came without an integer code. No node sends it and it
+    /// is never written: such an error goes to a history as its plain text.
+    pub const NO_CODE: i64 = i64::MIN;
+}
+
+/// How `error` is written and read. Written: `[code, text]`, or the plain text for an
+/// error without a code. Read: `[code, text]`, a bare integer code, or anything else
+/// (a string, Maelstrom's `[name, text]`, an object), which becomes an error without a
+/// code whose text is the string itself or the value's JSON.
+pub mod error_form {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    use super::Event;
+
+    pub fn serialize<S: Serializer>(
+        error: &Option<(i64, String)>,
+        out: S,
+    ) -> Result<S::Ok, S::Error> {
+        match error {
+            Some((Event::NO_CODE, text)) => text.serialize(out),
+            other => other.serialize(out),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        input: D,
+    ) -> Result<Option<(i64, String)>, D::Error> {
+        Ok(from_value(Value::deserialize(input)?))
+    }
+
+    fn from_value(value: Value) -> Option<(i64, String)> {
+        let text_of = |value: &Value| match value {
+            Value::String(text) => text.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        match &value {
+            Value::Null => None,
+            Value::Number(code) if code.is_i64() => Some((code.as_i64()?, String::new())),
+            Value::Array(pair) if pair.len() == 2 && pair[0].is_i64() => {
+                Some((pair[0].as_i64()?, text_of(&pair[1])))
+            }
+            other => Some((Event::NO_CODE, text_of(other))),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,6 +285,62 @@ pub fn pair_invocations(history: &[Event]) -> Vec<OpPair> {
     pairs
 }
 
+/// Why a history is not a sequence of operations per process, by index into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SequenceError {
+    /// An ok, fail or info with no invocation of its process outstanding.
+    CompletionWithoutInvocation { index: usize },
+    /// An invocation while the same process still has `outstanding` (an index) open.
+    InvocationWhileOutstanding { index: usize, outstanding: usize },
+}
+
+/// Checks, in the history's own order, that each process alternates invocation and
+/// completion, as a Jepsen process does: the checker pairs every completion with the
+/// open invocation of its process, so a history that breaks this would be checked
+/// against operations nobody performed. An invocation still open at the end is fine.
+pub fn check_sequential(history: &[Event]) -> Result<(), SequenceError> {
+    let mut open: HashMap<u64, usize> = HashMap::new();
+    for (index, event) in history.iter().enumerate() {
+        if event.kind == EventType::Invoke {
+            if let Some(&outstanding) = open.get(&event.process) {
+                return Err(SequenceError::InvocationWhileOutstanding { index, outstanding });
+            }
+            open.insert(event.process, index);
+        } else if open.remove(&event.process).is_none() {
+            return Err(SequenceError::CompletionWithoutInvocation { index });
+        }
+    }
+    Ok(())
+}
+
+/// Reads a history file for checking: one event per line, each process a sequence of
+/// operations ([`check_sequential`]). Errors name the file's line.
+pub fn read_history(path: &Path) -> Result<Vec<Event>> {
+    let (lines, events): (Vec<usize>, Vec<Event>) = read_numbered(path)?.into_iter().unzip();
+    check_sequential(&events).map_err(|error| {
+        let what = |index: usize| {
+            let event: &Event = &events[index];
+            format!("{} of process {}", event.f.name(), event.process)
+        };
+        let message = match error {
+            SequenceError::CompletionWithoutInvocation { index } => format!(
+                "line {}: {} completion of {} with no invocation outstanding",
+                lines[index],
+                events[index].kind.name(),
+                what(index)
+            ),
+            SequenceError::InvocationWhileOutstanding { index, outstanding } => format!(
+                "line {}: invocation of {} while the invocation at line {} has not completed",
+                lines[index],
+                what(index),
+                lines[outstanding]
+            ),
+        };
+        anyhow::anyhow!("{}: {message}", path.display())
+    })?;
+    Ok(events)
+}
+
 /// Nearest-rank percentile of sorted values: the smallest value with at least `fraction`
 /// of them at or below it. results.json and latency-quantiles.png both use it, so the
 /// figures of a run and its plot agree.
@@ -236,17 +363,25 @@ pub fn write_jsonl<T: Serialize>(path: &Path, items: &[T]) -> Result<()> {
 
 /// Reads one JSON value per line, naming the line of the first bad one.
 pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    Ok(read_numbered(path)?
+        .into_iter()
+        .map(|(_, item)| item)
+        .collect())
+}
+
+/// Reads one JSON value per line, skipping blank lines; each value with its line number.
+fn read_numbered<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut items = Vec::new();
-    for (number, line) in BufReader::new(file).lines().enumerate() {
+    for (index, line) in BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
         if line.trim().is_empty() {
             continue;
         }
-        let item = serde_json::from_str(&line).with_context(|| {
-            format!("{} line {}: not a valid event", path.display(), number + 1)
-        })?;
-        items.push(item);
+        let number = index + 1;
+        let item = serde_json::from_str(&line)
+            .with_context(|| format!("{} line {number}: not a valid event", path.display()))?;
+        items.push((number, item));
     }
     Ok(items)
 }
@@ -337,9 +472,117 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn foreign_events_need_no_node_and_may_have_errors_without_a_code() {
+        let line = json!({
+            "process": 3, "type": "info", "f": "write", "key": 1, "value": 2,
+            "time": 5, "error": "timed-out"
+        });
+        let parsed: Event = serde_json::from_value(line.clone()).unwrap();
+        assert_eq!(parsed.node, "");
+        assert_eq!(parsed.error, Some((Event::NO_CODE, "timed-out".into())));
+        // Written back as it was read: no node, the error as plain text.
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), line);
+
+        let error_of = |error: Value| {
+            let mut line = line.clone();
+            line["error"] = error;
+            serde_json::from_value::<Event>(line).unwrap().error
+        };
+        assert_eq!(error_of(json!([22, "no"])), Some((22, "no".into())));
+        assert_eq!(error_of(json!(20)), Some((20, String::new())));
+        assert_eq!(error_of(Value::Null), None);
+        assert_eq!(
+            error_of(json!(["precondition-failed", "expected 1"])),
+            Some((
+                Event::NO_CODE,
+                r#"["precondition-failed","expected 1"]"#.into()
+            ))
+        );
+        // A coded error keeps its form.
+        let mut coded = parsed;
+        coded.error = Some((11, "busy".into()));
+        assert_eq!(
+            serde_json::to_value(&coded).unwrap()["error"],
+            json!([11, "busy"])
+        );
+    }
+
+    #[test]
+    fn a_process_must_alternate_invocation_and_completion() {
+        use EventType::*;
+        let fine = [
+            event(0, Invoke, OpFn::Write, 0),
+            event(1, Invoke, OpFn::Read, 1),
+            event(0, Info, OpFn::Write, 2),
+            event(0, Invoke, OpFn::Read, 3),
+            // Still open at the end: allowed.
+        ];
+        assert_eq!(check_sequential(&fine), Result::Ok(()));
+        let mut stray = fine.to_vec();
+        stray.insert(1, event(2, Ok, OpFn::Read, 1));
+        assert_eq!(
+            check_sequential(&stray),
+            Err(SequenceError::CompletionWithoutInvocation { index: 1 })
+        );
+        let mut twice = fine.to_vec();
+        twice.push(event(1, Invoke, OpFn::Cas, 4));
+        assert_eq!(
+            check_sequential(&twice),
+            Err(SequenceError::InvocationWhileOutstanding {
+                index: 4,
+                outstanding: 1
+            })
+        );
+    }
+
+    #[test]
+    fn reading_a_history_names_the_line_of_a_sequence_error() {
+        use EventType::*;
+        let dir = std::env::temp_dir().join(format!("history-lines-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("history.jsonl");
+        let line = |e: Event| serde_json::to_string(&e).unwrap();
+        // A blank line counts: errors name the file's lines.
+        let text = [
+            line(event(0, Invoke, OpFn::Write, 0)),
+            String::new(),
+            line(event(0, Invoke, OpFn::Read, 1)),
+        ]
+        .join("\n");
+        std::fs::write(&path, text).unwrap();
+        let error = format!("{:#}", read_history(&path).unwrap_err());
+        assert!(
+            error.ends_with(
+                "line 3: invocation of read of process 0 while the invocation at line 1 \
+                 has not completed"
+            ),
+            "{error}"
+        );
+        std::fs::write(&path, line(event(4, Fail, OpFn::Cas, 0))).unwrap();
+        let error = format!("{:#}", read_history(&path).unwrap_err());
+        assert!(
+            error.ends_with(
+                "line 1: fail completion of cas of process 4 with no invocation outstanding"
+            ),
+            "{error}"
+        );
+        std::fs::write(&path, line(event(4, Invoke, OpFn::Cas, 0))).unwrap();
+        assert_eq!(read_history(&path).unwrap().len(), 1);
+        // The plain reader takes any lines of JSON, names the bad one.
+        std::fs::write(&path, "\n{\"a\":1}\nnot json\n").unwrap();
+        let error = format!("{:#}", read_jsonl::<Value>(&path).unwrap_err());
+        assert!(error.contains("line 3: not a valid event"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn function_names_are_the_history_names() {
         for f in [OpFn::Read, OpFn::Write, OpFn::Cas] {
             assert_eq!(serde_json::to_value(f).unwrap(), json!(f.name()));
+        }
+        use EventType::*;
+        for kind in [Invoke, Ok, Fail, Info] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), json!(kind.name()));
         }
     }
 

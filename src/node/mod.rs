@@ -3,13 +3,18 @@
 //! - the service thread (the caller of [`run`]) reads stdin and handles each message;
 //! - one peer thread per other server sends it what the core has for it;
 //! - the state machine thread applies committed entries and answers clients;
+//!
+//! How requests are routed, held and answered is not the threads' business: that is
+//! [`requests`] and [`state_machine`], plain code the simulation drives too.
 //! - the election timer and the leader's step-down timer;
 //! - the log sync thread writes the leader's entries while they replicate;
 //! - the parking thread routes requests held during an election once it ends;
 //! - the stdout writer, the only thread that prints.
 
 mod monitor;
+pub(crate) mod requests;
 mod service;
+pub(crate) mod state_machine;
 mod threads;
 mod writer;
 
@@ -24,6 +29,8 @@ use crate::protocol::{self, Inbound, Rejected};
 use crate::raft::{Config, Configuration, Raft};
 use crate::storage::{FileStorage, MemStorage, Storage};
 use monitor::Monitor;
+use requests::Requests;
+use state_machine::StateMachine;
 use writer::Outbox;
 
 #[derive(Clone, Debug, Default)]
@@ -165,15 +172,9 @@ fn start(
         .filter(|p| **p != node_id)
         .cloned()
         .collect();
-    let recovered_up_to = raft.log().last_index();
-    let monitor = Arc::new(Monitor::new(
-        raft,
-        node_ids,
-        storage,
-        outbox,
-        started,
-        options.verbose,
-    ));
+    let machine = StateMachine::new(node_id, raft.log().last_index(), &options.raft);
+    let requests = Requests::new(node_ids, &options.raft, options.verbose, rand::random());
+    let monitor = Arc::new(Monitor::new(raft, requests, storage, outbox, started));
 
     for peer in peers {
         let m = Arc::clone(&monitor);
@@ -181,7 +182,7 @@ fn start(
     }
     let m = Arc::clone(&monitor);
     threads::spawn("state-machine".into(), move || {
-        threads::state_machine(m, recovered_up_to)
+        threads::state_machine(m, machine)
     });
     let m = Arc::clone(&monitor);
     threads::spawn("election-timer".into(), move || threads::election_timer(m));

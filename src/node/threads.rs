@@ -4,11 +4,10 @@
 use std::sync::Arc;
 use std::thread;
 
-use super::monitor::{storage_failed, Monitor};
-use super::service;
-use crate::kv::{Kv, KvResult};
-use crate::protocol::{self, code};
-use crate::raft::{EntryData, Index, NodeId, Raft, Role};
+use super::monitor::{storage_failed, Monitor, State};
+use super::state_machine::StateMachine;
+use crate::protocol;
+use crate::raft::{NodeId, Raft, Role};
 
 pub fn spawn(name: String, job: impl FnOnce() + Send + 'static) {
     thread::Builder::new()
@@ -46,99 +45,40 @@ pub fn peer(monitor: Arc<Monitor>, peer: NodeId) {
     }
 }
 
-/// Applies committed entries to the key-value store and answers clients: the proposer
-/// of a command answers it, and confirmed reads are served once their index is applied.
-/// Entries up to `recovered_up_to` were in the log at start-up: they were proposed by an
-/// earlier life of this server, whose clients have long given up, so they are applied
-/// silently.
-pub fn state_machine(monitor: Arc<Monitor>, recovered_up_to: Index) {
-    let mut kv = Kv::new();
+/// Applies committed entries to the key-value store and answers clients (see
+/// [`StateMachine`]); the batch is taken under the lock, applied outside it.
+pub fn state_machine(monitor: Arc<Monitor>, mut machine: StateMachine) {
     loop {
         let mut state = monitor.lock();
-        let (entries, reads) = loop {
-            let entries = state.raft.take_committed();
-            let reads = state.raft.take_reads();
-            if !entries.is_empty() || !reads.ready.is_empty() || !reads.aborted.is_empty() {
-                break (entries, reads);
+        let batch = loop {
+            let State { raft, requests, .. } = &mut *state;
+            if let Some(batch) = requests.take_batch(raft) {
+                break batch;
             }
             state = monitor.wait(state);
         };
-        let me = state.raft.id().clone();
-        let ready: Vec<_> = reads
-            .ready
-            .iter()
-            .filter_map(|(id, _)| state.reads.remove(id))
-            .collect();
-        let aborted: Vec<_> = reads
-            .aborted
-            .iter()
-            .filter_map(|id| state.reads.remove(id))
-            .collect();
         drop(state);
-
-        // Every read's index is at most the commit index these entries reach, so
-        // applying them first makes each read see at least its index.
-        for entry in entries {
-            let EntryData::Command(cmd) = entry.data else {
-                continue;
-            };
-            let result = kv.apply(&cmd.op);
-            if cmd.proposer == me && entry.index > recovered_up_to {
-                monitor.outbox.send(&cmd.client, reply(cmd.msg_id, result));
-            }
-        }
-        for (origin, key) in ready {
-            monitor
-                .outbox
-                .send(&origin.client, reply(origin.msg_id, kv.read(&key)));
-        }
-        for (origin, _) in aborted {
-            // A read changes nothing, so failing it definitely is always safe.
-            let body = protocol::error(
-                origin.msg_id,
-                code::TEMPORARILY_UNAVAILABLE,
-                "leadership lost",
-            );
-            monitor.outbox.send(&origin.client, body);
-        }
-    }
-}
-
-fn reply(in_reply_to: u64, result: KvResult) -> serde_json::Value {
-    match result {
-        KvResult::ReadOk(value) => protocol::read_ok(in_reply_to, value),
-        KvResult::WriteOk => protocol::write_ok(in_reply_to),
-        KvResult::CasOk => protocol::cas_ok(in_reply_to),
-        KvResult::KeyMissing => {
-            protocol::error(in_reply_to, code::KEY_DOES_NOT_EXIST, "key does not exist")
-        }
-        KvResult::PreconditionFailed { current } => {
-            let text = format!("expected a different value: current is {current}");
-            protocol::error(in_reply_to, code::PRECONDITION_FAILED, &text)
-        }
+        monitor.send(machine.apply(batch));
     }
 }
 
 /// Sends requests held during an election on their way once a leader is known, and
-/// fails those that waited too long. They leave the monitor before they are routed
-/// again, since routing takes the lock.
+/// fails those that waited too long.
 pub fn parked_requests(monitor: Arc<Monitor>) {
     let mut state = monitor.lock();
     loop {
-        let Some(give_up_at) = state.parked.iter().map(|p| p.give_up_at).min() else {
-            state = monitor.wait(state);
-            continue;
+        let now = monitor.now();
+        state = match state.requests.parked_due(&state.raft, now) {
+            None => monitor.wait(state),
+            Some(at) if now < at => monitor.wait_until(state, at),
+            Some(_) => {
+                let State { raft, requests, .. } = &mut *state;
+                let out = requests.route_parked(raft, now);
+                monitor.send(out);
+                monitor.commit_changes(&mut state);
+                state
+            }
         };
-        if state.raft.leader().is_none() && monitor.now() < give_up_at {
-            state = monitor.wait_until(state, give_up_at);
-            continue;
-        }
-        let parked = std::mem::take(&mut state.parked);
-        drop(state);
-        for request in parked {
-            service::unpark(&monitor, request);
-        }
-        state = monitor.lock();
     }
 }
 

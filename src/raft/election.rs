@@ -116,7 +116,9 @@ impl Raft {
         let granted = if pre_vote {
             term > self.term && up_to_date && !self.in_leader_lease(now)
         } else {
-            term == self.term && up_to_date && self.voted_for.as_ref().is_none_or(|v| v == from)
+            let free = self.voted_for.as_ref().is_none_or(|v| v == from)
+                || self.injected(super::InjectedBug::VoteTwiceInTerm);
+            term == self.term && up_to_date && free
         };
         if granted && !pre_vote {
             self.voted_for = Some(from.clone());

@@ -315,7 +315,8 @@ impl Raft {
                 leader: self.leader.clone(),
             }));
         }
-        let uncommitted = self.configs.latest().0 > self.commit_index;
+        let uncommitted = self.configs.latest().0 > self.commit_index
+            && !self.injected(super::InjectedBug::MultipleUncommittedConfigs);
         if uncommitted || self.catch_up.is_some() || self.transfer.is_some() {
             return Err(AdminError::InProgress);
         }
@@ -358,6 +359,7 @@ impl Raft {
     /// Moves the staging server's catch-up along: promote it, start another round, or
     /// give up.
     pub(super) fn advance_catch_up(&mut self, now: u64) {
+        let promote_early = self.injected(super::InjectedBug::StagingPromotedEarly);
         let Some(catch_up) = self.catch_up.as_mut() else {
             return;
         };
@@ -367,7 +369,7 @@ impl Raft {
             .map_or(0, |p| p.match_index);
         let failed = if now >= catch_up.give_up_at {
             true
-        } else if matched >= catch_up.round_end {
+        } else if matched >= catch_up.round_end || promote_early {
             if now - catch_up.round_started < self.election_timeout {
                 let catch_up = self.catch_up.take().expect("checked above");
                 let next = self

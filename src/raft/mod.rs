@@ -8,11 +8,15 @@
 //! transfers ([`Raft::take_admin_outcomes`]). The node runtime wraps it in threads; the
 //! simulation tests drive it directly.
 //!
-//! Ordering contract with the runtime: a message produced after a step may only be sent
-//! once the hard state and, for followers, the log writes taken after that step are
-//! durable. The leader's own log writes may proceed in parallel with replication; the
-//! leader counts itself toward a majority only up to what [`Raft::log_written`] reported.
+//! Ordering with the disk lives here, not in the runtime: the core holds back every
+//! message until the term and vote it was produced under are durable (the runtime
+//! reports them with [`Raft::hard_state_written`]), and an acknowledgement of entries
+//! until they are durable ([`Raft::log_written`]), so a runtime may write as slowly
+//! and as asynchronously as it likes. The leader's own log writes proceed in parallel
+//! with replication; the leader counts itself toward a majority only up to what
+//! [`Raft::log_written`] reported.
 
+mod bugs;
 mod election;
 mod entry;
 mod log;
@@ -28,6 +32,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+pub use bugs::InjectedBug;
 pub use entry::{Entry, EntryData, Index, NodeId, Term};
 pub use log::RaftLog;
 pub use membership::{AdminError, AdminId, AdminOutcome, ConfigChange, ConfigView, Configuration};
@@ -98,6 +103,10 @@ pub struct NotLeader {
     pub leader: Option<NodeId>,
 }
 
+/// A reply to a peer, with the (index, term) of the last entry it acknowledges, if it
+/// acknowledges any: it waits until that entry is durable.
+type Reply = (Message, Option<(Index, Term)>);
+
 pub struct Raft {
     id: NodeId,
     /// The configurations in the log that still matter (membership.rs).
@@ -149,8 +158,10 @@ pub struct Raft {
     admin_outcomes: Vec<(AdminId, AdminOutcome)>,
 
     // What the runtime must carry out.
-    replies: BTreeMap<NodeId, VecDeque<Message>>,
+    replies: BTreeMap<NodeId, VecDeque<Reply>>,
     hard_state_dirty: bool,
+    /// The term and vote storage last reported durable.
+    durable_hard_state: HardState,
     /// The first index not yet handed to storage.
     write_from: Index,
     /// Entries up to here are on this server's disk.
@@ -184,7 +195,7 @@ impl Raft {
             configs,
             rng: StdRng::seed_from_u64(seed),
             term: recovered.hard_state.term,
-            voted_for: recovered.hard_state.voted_for,
+            voted_for: recovered.hard_state.voted_for.clone(),
             log,
             role: Role::Follower,
             leader: None,
@@ -210,6 +221,7 @@ impl Raft {
             admin_outcomes: Vec::new(),
             replies: BTreeMap::new(),
             hard_state_dirty: false,
+            durable_hard_state: recovered.hard_state,
             write_from: last + 1,
             durable_index: last,
             applied_handed: 0,
@@ -400,9 +412,16 @@ impl Raft {
     }
 
     /// The next message to send to `peer`, if any: a queued reply, a vote request, or
-    /// replication and heartbeats from a leader. Call until it returns None.
+    /// replication and heartbeats from a leader. Call until it returns None. Nothing
+    /// comes out while the term and vote are not yet durable: every message speaks for
+    /// them (a vote most of all).
     pub fn poll_peer(&mut self, peer: &NodeId, now: u64) -> Option<Message> {
-        if let Some(reply) = self.replies.get_mut(peer).and_then(|q| q.pop_front()) {
+        let hard_state_durable = self.durable_hard_state.term == self.term
+            && self.durable_hard_state.voted_for == self.voted_for;
+        if !hard_state_durable && !self.injected(InjectedBug::VoteNotPersisted) {
+            return None;
+        }
+        if let Some(reply) = self.next_reply(peer) {
             return Some(reply);
         }
         match self.role {
@@ -414,8 +433,28 @@ impl Raft {
         }
     }
 
-    /// The term and vote, if they changed since last taken. The runtime must make them
-    /// durable before sending any message produced since.
+    /// The next reply for `peer` that may leave: an acknowledgement waits until what it
+    /// acknowledges is durable, and is dropped if a truncation removed that meanwhile.
+    fn next_reply(&mut self, peer: &NodeId) -> Option<Message> {
+        let ack_early = self.injected(InjectedBug::FollowerAcksBeforeDurable);
+        let queue = self.replies.get_mut(peer)?;
+        loop {
+            let &(_, acks) = queue.front()?;
+            if let Some((index, term)) = acks {
+                if self.log.term_at(index) != Some(term) {
+                    queue.pop_front();
+                    continue;
+                }
+                if index > self.durable_index && !ack_early {
+                    return None;
+                }
+            }
+            return queue.pop_front().map(|(msg, _)| msg);
+        }
+    }
+
+    /// The term and vote, if they changed since last taken, for the runtime to make
+    /// durable and then report with [`Raft::hard_state_written`].
     pub fn take_hard_state(&mut self) -> Option<HardState> {
         std::mem::take(&mut self.hard_state_dirty).then(|| HardState {
             term: self.term,
@@ -435,10 +474,18 @@ impl Raft {
         Some(entries)
     }
 
+    /// Storage reports that a term and vote taken from [`Raft::take_hard_state`] are
+    /// durable: messages produced under them may leave.
+    pub fn hard_state_written(&mut self, hard_state: &HardState) {
+        self.durable_hard_state = hard_state.clone();
+    }
+
     /// Storage reports that entries up to (`index`, `term`) are durable.
     pub fn log_written(&mut self, index: Index, term: Term) {
         // A batch overtaken by a truncation no longer describes this log.
-        if self.log.term_at(index) == Some(term) && index > self.durable_index {
+        let still_in_log = self.log.term_at(index) == Some(term)
+            || self.injected(InjectedBug::StaleLogWriteAccepted);
+        if still_in_log && index > self.durable_index {
             self.durable_index = index;
             self.maybe_commit();
         }
@@ -477,7 +524,18 @@ impl Raft {
     }
 
     fn send_reply(&mut self, to: &NodeId, msg: Message) {
-        self.replies.entry(to.clone()).or_default().push_back(msg);
+        let acks = match msg {
+            Message::AppendEntriesResponse {
+                success: true,
+                match_index,
+                ..
+            } => Some((match_index, self.log.term_at(match_index).unwrap_or(0))),
+            _ => None,
+        };
+        self.replies
+            .entry(to.clone())
+            .or_default()
+            .push_back((msg, acks));
     }
 
     fn become_follower(&mut self, term: Term, leader: Option<NodeId>, now: u64) {
@@ -535,7 +593,9 @@ impl Raft {
     /// way to the one before.
     fn truncate_log_from(&mut self, index: Index) {
         self.log.truncate_from(index);
-        self.configs.truncated_from(index);
+        if !self.injected(InjectedBug::NoConfigFallbackOnTruncation) {
+            self.configs.truncated_from(index);
+        }
         self.write_from = self.write_from.min(index);
         self.durable_index = self.durable_index.min(index - 1);
     }
@@ -556,6 +616,11 @@ impl Raft {
                 }
             })
             .collect();
+        if !self.config().is_voter(&self.id)
+            && self.injected(InjectedBug::RemovedLeaderCountsItself)
+        {
+            values.push(own);
+        }
         values.sort_unstable_by(|a, b| b.cmp(a));
         values.get(self.majority() - 1).copied().unwrap_or(0)
     }
@@ -566,7 +631,12 @@ impl Raft {
         if self.role != Role::Leader {
             return;
         }
-        let candidate = self.quorum_value(self.durable_index, |p| p.match_index);
+        let own = if self.injected(InjectedBug::LeaderCountsNonDurable) {
+            self.log.last_index()
+        } else {
+            self.durable_index
+        };
+        let candidate = self.quorum_value(own, |p| p.match_index);
         let of_this_term = self.log.term_at(candidate) == Some(self.term)
             || self.injected(InjectedBug::CommitWithoutCurrentTermCheck);
         if candidate > self.commit_index && of_this_term {
@@ -575,19 +645,6 @@ impl Raft {
             self.membership_committed();
         }
     }
-}
-
-/// Bugs a test can switch on to prove that the simulation's safety checks catch them.
-/// Only tests can set them: the field that holds one exists only in test builds.
-#[cfg_attr(not(test), allow(dead_code))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InjectedBug {
-    /// Grant votes to candidates whose logs are behind.
-    VoteWithoutUpToDateCheck,
-    /// Let a new leader change the configuration before an entry of its term commits.
-    ConfigChangeBeforeOwnTermCommit,
-    /// Commit an entry of an earlier term by counting its replicas (Figure 8).
-    CommitWithoutCurrentTermCheck,
 }
 
 #[cfg(test)]

@@ -61,7 +61,9 @@ impl Raft {
     }
 
     pub(super) fn release_waiting_reads(&mut self) {
-        if self.reads.unindexed.is_empty() || self.commit_index < self.noop_index {
+        let noop_committed = self.commit_index >= self.noop_index
+            || self.injected(super::InjectedBug::ReadIndexBeforeNoopCommit);
+        if self.reads.unindexed.is_empty() || !noop_committed {
             return;
         }
         self.reads.seq += 1;
@@ -78,7 +80,11 @@ impl Raft {
         if self.role != Role::Leader || self.reads.unconfirmed.is_empty() {
             return;
         }
-        let confirmed = self.quorum_value(self.reads.seq, |p| p.read_seq_acked);
+        let confirmed = if self.injected(super::InjectedBug::ReadWithoutConfirmation) {
+            self.reads.seq
+        } else {
+            self.quorum_value(self.reads.seq, |p| p.read_seq_acked)
+        };
         while let Some(&(id, seq, index)) = self.reads.unconfirmed.front() {
             if seq > confirmed {
                 break;

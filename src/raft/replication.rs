@@ -139,7 +139,12 @@ impl Raft {
                 let last_new = prev_log_index + entries.len() as Index;
                 self.append_from_leader(entries);
                 if leader_commit > self.commit_index {
-                    self.commit_index = leader_commit.min(last_new).max(self.commit_index);
+                    let vouched = if self.injected(super::InjectedBug::FollowerCommitNotCapped) {
+                        self.log.last_index()
+                    } else {
+                        last_new
+                    };
+                    self.commit_index = leader_commit.min(vouched).max(self.commit_index);
                     // Followers only prune: they have no one to replicate to.
                     let _ = self.configs.committed_up_to(self.commit_index);
                 }
@@ -162,6 +167,13 @@ impl Raft {
     /// already present with the same term are kept: a stale or reordered AppendEntries
     /// must never truncate entries that a newer one delivered (§5.3).
     fn append_from_leader(&mut self, entries: Vec<Entry>) {
+        if let Some(first) = entries.first() {
+            if self.injected(super::InjectedBug::StaleAppendTruncates)
+                && self.log.last_index() >= first.index
+            {
+                self.truncate_log_from(first.index);
+            }
+        }
         for entry in entries {
             match self.log.term_at(entry.index) {
                 Some(t) if t == entry.term => continue,

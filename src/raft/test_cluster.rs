@@ -45,7 +45,9 @@ impl Cluster {
     /// Makes `id`'s writes durable at once and notes what it has committed.
     pub(super) fn persist(&mut self, id: &str) {
         let raft = self.servers.get_mut(id).expect("known server");
-        raft.take_hard_state();
+        if let Some(hard_state) = raft.take_hard_state() {
+            raft.hard_state_written(&hard_state);
+        }
         if let Some(entries) = raft.take_log_write() {
             let last = entries.last().unwrap();
             raft.log_written(last.index, last.term);

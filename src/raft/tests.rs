@@ -34,14 +34,18 @@ fn write(id: &str, value: u64) -> Command {
 
 /// Makes every write the core asks for durable at once, as the runtime does.
 fn persist(raft: &mut Raft) {
-    raft.take_hard_state();
+    if let Some(hard_state) = raft.take_hard_state() {
+        raft.hard_state_written(&hard_state);
+    }
     if let Some(entries) = raft.take_log_write() {
         let last = entries.last().unwrap();
         raft.log_written(last.index, last.term);
     }
 }
 
+/// What `raft` has for `peer` once its writes are durable.
 fn drain(raft: &mut Raft, peer: &str, now: u64) -> Vec<Message> {
+    persist(raft);
     std::iter::from_fn(|| raft.poll_peer(&peer.to_string(), now)).collect()
 }
 
@@ -104,6 +108,16 @@ fn votes_go_only_to_up_to_date_logs_and_once_per_term() {
     );
     let granted =
         |msgs: Vec<Message>| matches!(msgs[0], Message::RequestVoteResponse { granted: true, .. });
+    let vote = HardState {
+        term: 2,
+        voted_for: Some("n0".into()),
+    };
+    assert_eq!(voter.take_hard_state(), Some(vote.clone()));
+    assert!(
+        voter.poll_peer(&"n0".into(), 0).is_none(),
+        "no vote leaves before it is durable"
+    );
+    voter.hard_state_written(&vote);
     assert!(granted(drain(&mut voter, "n0", 0)));
     voter.step(
         &"n1".into(),
@@ -118,13 +132,6 @@ fn votes_go_only_to_up_to_date_logs_and_once_per_term() {
         0,
     );
     assert!(!granted(drain(&mut voter, "n1", 0)), "one vote per term");
-    assert_eq!(
-        voter.take_hard_state(),
-        Some(HardState {
-            term: 2,
-            voted_for: Some("n0".into())
-        })
-    );
 
     // A voter with entries of term 1 refuses a candidate whose log ends earlier.
     let mut voter = server("n2", 3);

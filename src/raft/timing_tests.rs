@@ -98,7 +98,9 @@ impl Net {
             for id in &ids {
                 let raft = self.servers.get_mut(id).unwrap();
                 raft.tick(now);
-                raft.take_hard_state();
+                if let Some(hard_state) = raft.take_hard_state() {
+                    raft.hard_state_written(&hard_state);
+                }
                 if let Some(entries) = raft.take_log_write() {
                     let last = entries.last().unwrap();
                     raft.log_written(last.index, last.term);

@@ -4,7 +4,8 @@
 //! Each key is an independent register starting at nil, so the history is split by key
 //! (P-compositionality) and every key is searched on its own with Wing–Gong–Lowe
 //! backtracking plus memoization of visited configurations (see [`search`]). On top of
-//! that, Maelstrom demands at least one `ok` read, write and cas in the whole history.
+//! that, Jepsen's stats checker, which Maelstrom runs next to the workload's, demands at
+//! least one `ok` of every function that occurs in the whole history.
 
 mod operations;
 mod report;
@@ -65,6 +66,9 @@ pub struct KeyReport {
     /// shows the anomaly (the op that could not be linearized, the ops concurrent with it,
     /// and the ops of the longest linearization that explain the register's value).
     pub anomaly: Vec<Event>,
+    /// Invalid only: the operation that could not be linearized, as its completion (its
+    /// invocation if it never completed); Knossos's `op`.
+    pub op: Option<Event>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -72,12 +76,35 @@ pub struct CheckReport {
     pub validity: Validity,
     /// One report per key, in order of first invocation.
     pub keys: Vec<KeyReport>,
-    /// Functions without a single `ok` in the whole history (which makes it invalid).
+    /// Functions that completed but never with an `ok` (which makes the history
+    /// invalid). A function that never completed is not required, as in Jepsen's stats.
     pub missing_ok: Vec<OpFn>,
 }
 
-/// Checks a whole history: every key must be linearizable and read, write and cas must
-/// each have succeeded at least once. A key whose search takes longer than
+impl CheckReport {
+    /// The verdict on the keys alone, without the stats rule: what Jepsen's independent
+    /// checker (the `workload` section of results.json) says.
+    pub fn keys_validity(&self) -> Validity {
+        merge(self.keys.iter().map(|key| key.validity))
+    }
+}
+
+/// Jepsen's `merge-valid`: invalid outranks unknown, which outranks valid; nothing at
+/// all is valid.
+pub fn merge(validities: impl IntoIterator<Item = Validity>) -> Validity {
+    validities
+        .into_iter()
+        .fold(Validity::Valid, |merged, validity| {
+            match (merged, validity) {
+                (Validity::Invalid, _) | (_, Validity::Invalid) => Validity::Invalid,
+                (Validity::Unknown, _) | (_, Validity::Unknown) => Validity::Unknown,
+                _ => Validity::Valid,
+            }
+        })
+}
+
+/// Checks a whole history: every key must be linearizable, and every function that
+/// completed must have succeeded at least once. A key whose search takes longer than
 /// `budget_per_key` is reported unknown rather than holding up the verdict.
 pub fn check(history: &[Event], budget_per_key: Duration) -> CheckReport {
     let keys: Vec<KeyReport> = split_by_key(history)
@@ -85,15 +112,12 @@ pub fn check(history: &[Event], budget_per_key: Duration) -> CheckReport {
         .map(|key_history| check_key(history, key_history, budget_per_key))
         .collect();
     let missing_ok = functions_without_ok(history);
-
-    let validity = if !missing_ok.is_empty() || keys.iter().any(|k| k.validity == Validity::Invalid)
-    {
-        Validity::Invalid
-    } else if keys.iter().any(|k| k.validity == Validity::Unknown) {
-        Validity::Unknown
-    } else {
+    let stats = if missing_ok.is_empty() {
         Validity::Valid
+    } else {
+        Validity::Invalid
     };
+    let validity = merge(keys.iter().map(|key| key.validity).chain([stats]));
     CheckReport {
         validity,
         keys,
@@ -103,8 +127,8 @@ pub fn check(history: &[Event], budget_per_key: Duration) -> CheckReport {
 
 fn check_key(history: &[Event], key_history: KeyHistory, budget: Duration) -> KeyReport {
     let outcome = Search::new(&key_history).run(budget);
-    let (validity, reason, anomaly) = match outcome {
-        Outcome::Linearizable => (Validity::Valid, None, Vec::new()),
+    let (validity, reason, anomaly, op) = match outcome {
+        Outcome::Linearizable => (Validity::Valid, None, Vec::new(), None),
         Outcome::TimedOut { configurations } => (
             Validity::Unknown,
             Some(format!(
@@ -112,11 +136,13 @@ fn check_key(history: &[Event], key_history: KeyHistory, budget: Duration) -> Ke
                  configurations"
             )),
             Vec::new(),
+            None,
         ),
         Outcome::NotLinearizable(failure) => (
             Validity::Invalid,
             Some(report::describe_failure(&key_history, &failure, history)),
             report::anomaly_events(&key_history, &failure, history),
+            Some(report::failed_op(&key_history, &failure, history)),
         ),
     };
     KeyReport {
@@ -125,17 +151,25 @@ fn check_key(history: &[Event], key_history: KeyHistory, budget: Duration) -> Ke
         op_count: key_history.invoked,
         reason,
         anomaly,
+        op,
     }
 }
 
+/// Functions with a completion (ok, fail or info) but no ok among them.
 fn functions_without_ok(history: &[Event]) -> Vec<OpFn> {
-    let succeeded: BTreeSet<OpFn> = history
-        .iter()
-        .filter(|event| event.kind == EventType::Ok)
-        .map(|event| event.f)
-        .collect();
-    [OpFn::Read, OpFn::Write, OpFn::Cas]
-        .into_iter()
-        .filter(|f| !succeeded.contains(f))
-        .collect()
+    let mut completed = BTreeSet::new();
+    let mut succeeded = BTreeSet::new();
+    for event in history {
+        match event.kind {
+            EventType::Invoke => {}
+            EventType::Ok => {
+                completed.insert(event.f);
+                succeeded.insert(event.f);
+            }
+            EventType::Fail | EventType::Info => {
+                completed.insert(event.f);
+            }
+        }
+    }
+    completed.difference(&succeeded).copied().collect()
 }

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::operations::{Action, KeyHistory, Operation, ValueId, NIL};
 use super::search::Failure;
-use super::{CheckReport, KeyReport};
+use super::{CheckReport, KeyReport, Validity};
 use crate::history::Event;
 
 /// One sentence on why the key is not linearizable, e.g. "read of 3 by process 4
@@ -30,6 +30,13 @@ pub fn describe_failure(key: &KeyHistory, failure: &Failure, history: &[Event]) 
         ));
     }
     reason
+}
+
+/// The operation that could not be linearized: its completion, or its invocation if it
+/// never completed.
+pub fn failed_op(key: &KeyHistory, failure: &Failure, history: &[Event]) -> Event {
+    let stuck = &key.operations[failure.stuck];
+    history[stuck.completion.unwrap_or(stuck.invoke)].clone()
 }
 
 /// The invoke and completion events of every operation in the failure's window, in
@@ -75,34 +82,52 @@ fn seconds(nanos: u64) -> String {
 }
 
 impl KeyReport {
+    /// The key's entry in the independent checker's `results`: its verdict and, as
+    /// Jepsen composes the per-key checkers, the `linearizable` checker's report, with
+    /// Knossos's names (`op`, `cause`) where it has them.
     pub fn to_json(&self) -> Value {
-        let anomaly: Vec<Value> = self
-            .anomaly
-            .iter()
-            .map(|event| serde_json::to_value(event).expect("events serialize"))
-            .collect();
-        json!({
-            "key": self.key,
+        let mut linearizable = json!({
             "valid?": self.validity.to_json(),
+            "analyzer": "wgl",
             "op-count": self.op_count,
-            "reason": self.reason,
-            "anomaly": anomaly,
+        });
+        match self.validity {
+            Validity::Valid => {}
+            Validity::Unknown => linearizable["cause"] = json!(self.reason),
+            Validity::Invalid => {
+                linearizable["op"] = json!(self.op);
+                linearizable["reason"] = json!(self.reason);
+                linearizable["anomaly"] = json!(self.anomaly);
+            }
+        }
+        json!({
+            "valid?": self.validity.to_json(),
+            "linearizable": linearizable,
         })
     }
 }
 
 impl CheckReport {
-    /// `{"valid?": ..., "keys": {"<key>": {...}}, "missing-ok": ["cas", ...]}`.
+    /// The `workload` section of results.json, as Jepsen's independent checker writes
+    /// it: `{"valid?": ..., "results": {"<key>": {...}}, "failures": [<key>, ...]}`, the
+    /// keys' verdict alone (the stats rule has its own section).
     pub fn to_json(&self) -> Value {
-        let keys: Map<String, Value> = self
+        let results: Map<String, Value> = self
             .keys
             .iter()
             .map(|key| (key_name(&key.key), key.to_json()))
             .collect();
+        let failures: Vec<&Value> = self
+            .keys
+            .iter()
+            // Jepsen lists the keys whose verdict is falsy: unknown ones are not failures.
+            .filter(|key| key.validity == Validity::Invalid)
+            .map(|key| &key.key)
+            .collect();
         json!({
-            "valid?": self.validity.to_json(),
-            "keys": keys,
-            "missing-ok": self.missing_ok,
+            "valid?": self.keys_validity().to_json(),
+            "results": results,
+            "failures": failures,
         })
     }
 }

@@ -265,11 +265,12 @@ fn every_function_needs_an_ok() {
         &history(vec![write(1, 1, 0, 10), read(2, json!(1), 20, 30)]),
         BUDGET,
     );
+    // No cas at all: cas does not occur, so it is not required.
     assert_eq!(report.keys[0].validity, Validity::Valid);
-    assert_eq!(report.missing_ok, vec![OpFn::Cas]);
-    assert_eq!(report.validity, Validity::Invalid);
+    assert_eq!(report.missing_ok, vec![]);
+    assert_eq!(report.validity, Validity::Valid);
 
-    // A failed cas is no substitute.
+    // A failed cas occurs, and is no substitute for an ok one.
     let report = check(
         &history(vec![
             write(1, 1, 0, 10),
@@ -281,10 +282,42 @@ fn every_function_needs_an_ok() {
     assert_eq!(report.missing_ok, vec![OpFn::Cas]);
     assert_eq!(report.validity, Validity::Invalid);
 
+    // Only functions that occur count, as in Jepsen's stats: no history, no demand.
     let empty = check(&[], BUDGET);
-    assert_eq!(empty.missing_ok, vec![OpFn::Read, OpFn::Write, OpFn::Cas]);
-    assert_eq!(empty.validity, Validity::Invalid);
-    assert_eq!(empty.validity.exit_code(), 1);
+    assert_eq!(empty.missing_ok, vec![]);
+    assert_eq!(empty.validity, Validity::Valid);
+    // A cas invoked but never completed does not occur in the stats either.
+    let report = check(
+        &history(vec![
+            write(1, 1, 0, 10),
+            read(2, json!(1), 20, 30),
+            unanswered(cas(3, 1, 2, 40, 50)),
+        ]),
+        BUDGET,
+    );
+    assert_eq!(report.missing_ok, vec![]);
+    assert_eq!(report.validity, Validity::Valid);
+    // The keys alone are valid even when the stats rule is not.
+    let report = check(
+        &history(vec![
+            write(1, 1, 0, 10),
+            completed_as(EventType::Info, read(2, json!(1), 20, 30)),
+        ]),
+        BUDGET,
+    );
+    assert_eq!(report.missing_ok, vec![OpFn::Read]);
+    assert_eq!(
+        (report.validity, report.keys_validity()),
+        (Validity::Invalid, Validity::Valid)
+    );
+}
+
+#[test]
+fn merging_verdicts_follows_jepsen() {
+    use Validity::*;
+    assert_eq!(merge([]), Valid);
+    assert_eq!(merge([Valid, Unknown, Valid]), Unknown);
+    assert_eq!(merge([Unknown, Invalid, Valid]), Invalid);
 }
 
 #[test]
@@ -389,6 +422,12 @@ fn zero_budget_gives_unknown() {
     let verdicts: Vec<Validity> = report.keys.iter().map(|key| key.validity).collect();
     assert_eq!(verdicts, vec![Validity::Unknown, Validity::Invalid]);
     assert_eq!(report.validity, Validity::Invalid);
+    // As Jepsen's independent checker: only the invalid key is a failure, and the
+    // unknown one says why under Knossos's `cause`.
+    let json = report.to_json();
+    assert_eq!(json["failures"], json!([9]));
+    let unknown = &json["results"][report.keys[0].key.to_string()]["linearizable"];
+    assert!(unknown["cause"].as_str().unwrap().contains("time budget"));
 }
 
 #[test]
@@ -403,12 +442,20 @@ fn report_json_has_the_results_shape() {
     );
     let json = report.to_json();
     assert_eq!(json["valid?"], json!(false));
-    assert_eq!(json["missing-ok"], json!(["cas"]));
-    let key = &json["keys"]["0"];
+    // The stats rule (no cas here) is not the workload's business.
+    assert!(json.get("missing-ok").is_none());
+    assert_eq!(json["failures"], json!([0]));
+    let key = &json["results"]["0"];
     assert_eq!(key["valid?"], json!(false));
-    assert_eq!(key["op-count"], json!(3));
-    assert!(key["reason"].is_string());
-    assert_eq!(key["anomaly"][0]["type"], json!("invoke"));
+    let linearizable = &key["linearizable"];
+    assert_eq!(linearizable["valid?"], json!(false));
+    assert_eq!(linearizable["op-count"], json!(3));
+    assert!(linearizable["reason"].is_string());
+    assert_eq!(linearizable["anomaly"][0]["type"], json!("invoke"));
+    // Knossos's op: the read of 1 that could not be linearized, as completed.
+    assert_eq!(linearizable["op"]["type"], json!("ok"));
+    assert_eq!(linearizable["op"]["value"], json!(1));
+    assert_eq!(linearizable["op"]["f"], json!("read"));
     assert_eq!(Validity::Unknown.to_json(), json!("unknown"));
     assert_eq!(Validity::Valid.to_json(), json!(true));
 }

@@ -1,8 +1,9 @@
 //! The pictures a person looks at after a run: `latency-raw.png`, one dot per operation
 //! at its invocation time and latency; `latency-quantiles.png`, the median, 95th, 99th
 //! percentile and maximum latency of ok operations per function over time; `rate.png`,
-//! completions per second over time; and `timeline.html`, every operation as a box in
-//! its process's column (see [`timeline`]). The charts shade the intervals during which
+//! completions per second over time; `timeline.html`, every operation as a box in its
+//! process's column (see [`timeline`]); and `messages.svg`, the run's messages as a
+//! Lamport diagram (see [`messages`]). The charts shade the intervals during which
 //! faults were in effect, so a latency spike or a throughput drop can be read against
 //! the partition, kill or pause behind it, and mark each membership change with a tick
 //! hanging from the top border.
@@ -14,6 +15,7 @@ mod canvas;
 mod chart;
 mod data;
 mod font;
+pub mod messages;
 mod png;
 mod timeline;
 
@@ -21,13 +23,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::checker::CheckReport;
 use crate::history::{Event, EventType, NemesisEvent, OpFn};
 use canvas::{Canvas, Rgb, Shape};
 use chart::{Axis, Frame, LegendEntry, Swatch};
 use data::{seconds, FaultInterval, FaultKind, MembershipMark, Timeline};
 
-/// Writes latency-raw.png, latency-quantiles.png, rate.png and timeline.html into `dir`,
-/// returns their paths.
+/// Writes latency-raw.png, latency-quantiles.png and rate.png (Jepsen's perf graphs)
+/// into `dir`, returns their paths.
 pub fn write_plots(
     dir: &Path,
     history: &[Event],
@@ -40,18 +43,33 @@ pub fn write_plots(
             render_latency_quantiles(history, nemesis).to_png(),
         ),
         ("rate.png", render_rate(history, nemesis).to_png()),
-        (
-            "timeline.html",
-            timeline::render(history, nemesis).into_bytes(),
-        ),
     ];
-    let mut paths = Vec::with_capacity(files.len());
-    for (name, contents) in files {
-        let path = dir.join(name);
-        std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
-        paths.push(path);
-    }
-    Ok(paths)
+    files
+        .into_iter()
+        .map(|(name, contents)| write_file(dir, name, &contents))
+        .collect()
+}
+
+/// Writes timeline.html into `dir`, marking the keys `check` found not linearizable.
+pub fn write_timeline(
+    dir: &Path,
+    history: &[Event],
+    nemesis: &[NemesisEvent],
+    check: Option<&CheckReport>,
+) -> Result<PathBuf> {
+    let page = timeline::render(history, nemesis, check);
+    write_file(dir, "timeline.html", page.as_bytes())
+}
+
+/// Writes messages.svg into `dir` from the run's message journal.
+pub fn write_messages(dir: &Path, journal: &messages::Journal) -> Result<PathBuf> {
+    write_file(dir, "messages.svg", messages::render(journal).as_bytes())
+}
+
+fn write_file(dir: &Path, name: &str, contents: &[u8]) -> Result<PathBuf> {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 const OK_COLOR: Rgb = [31, 119, 180];
@@ -80,15 +98,6 @@ fn outcome_color(outcome: EventType) -> Rgb {
         EventType::Info => INFO_COLOR,
         // Invocations are never drawn on their own; they only complete the match.
         EventType::Ok | EventType::Invoke => OK_COLOR,
-    }
-}
-
-fn outcome_name(outcome: EventType) -> &'static str {
-    match outcome {
-        EventType::Invoke => "invoke",
-        EventType::Ok => "ok",
-        EventType::Fail => "fail",
-        EventType::Info => "info",
     }
 }
 
@@ -215,7 +224,7 @@ pub(crate) fn render_latency(history: &[Event], nemesis: &[NemesisEvent]) -> Can
             );
             count += 1;
         }
-        let label = format!("{} {count}", outcome_name(outcome));
+        let label = format!("{} {count}", outcome.name());
         outcome_legend.push(LegendEntry {
             swatch: Swatch::Marker(Shape::Disk, color),
             label,
@@ -375,7 +384,7 @@ pub(crate) fn render_rate(history: &[Event], nemesis: &[NemesisEvent]) -> Canvas
                 canvas.marker(only.0, only.1, Shape::Disk, color);
             }
         }
-        let label = format!("{} {}", outcome_name(*outcome), total.round());
+        let label = format!("{} {}", outcome.name(), total.round());
         legend.push(LegendEntry {
             swatch: Swatch::Line(color),
             label,

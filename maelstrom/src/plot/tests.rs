@@ -47,14 +47,9 @@ fn write_plots_writes_three_valid_pngs_of_the_plot_size_and_the_timeline() {
         fault(NemesisKind::Heal, 6000, &[]),
     ];
     let paths = write_plots(&dir, &steady_history(), &nemesis).unwrap();
-    let names = [
-        "latency-raw.png",
-        "latency-quantiles.png",
-        "rate.png",
-        "timeline.html",
-    ];
+    let names = ["latency-raw.png", "latency-quantiles.png", "rate.png"];
     assert_eq!(paths, names.map(|name| dir.join(name)));
-    for path in &paths[..3] {
+    for path in &paths {
         let decoded = png::tests::decode(&std::fs::read(path).unwrap());
         assert_eq!(
             (decoded.width, decoded.height),
@@ -67,7 +62,9 @@ fn write_plots_writes_three_valid_pngs_of_the_plot_size_and_the_timeline() {
         );
     }
     // A box for each operation and one for the partition.
-    let html = std::fs::read_to_string(&paths[3]).unwrap();
+    let timeline = write_timeline(&dir, &steady_history(), &nemesis, None).unwrap();
+    assert_eq!(timeline, dir.join("timeline.html"));
+    let html = std::fs::read_to_string(&timeline).unwrap();
     assert_eq!(html.matches("<div class=\"box ").count(), 100 + 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -173,8 +170,10 @@ fn membership_changes_are_ticks_at_the_top_and_shade_nothing() {
         fault(NemesisKind::Heal, 3000, &[]),
         fault(NemesisKind::Membership, 4000, &[]),
     ];
-    assert_eq!(write_plots(&dir, &[], &mixed).unwrap().len(), 4);
-    assert_eq!(write_plots(&dir, &history, &nemesis).unwrap().len(), 4);
+    assert_eq!(write_plots(&dir, &[], &mixed).unwrap().len(), 3);
+    assert_eq!(write_plots(&dir, &history, &nemesis).unwrap().len(), 3);
+    write_timeline(&dir, &[], &mixed, None).unwrap();
+    write_timeline(&dir, &history, &nemesis, None).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -391,6 +390,8 @@ fn sample_plots_for_viewing() {
     for path in write_plots(dir, &history, &nemesis).unwrap() {
         println!("wrote {}", path.display());
     }
+    let timeline = write_timeline(dir, &history, &nemesis, None).unwrap();
+    println!("wrote {}", timeline.display());
     // The font, every printable character, at the sizes the plots use.
     let mut glyphs = Canvas::new(620, 60, canvas::WHITE);
     let ascii: String = (' '..='~').collect();
@@ -422,7 +423,8 @@ fn sixty_thousand_operations() {
     let dir = std::env::temp_dir().join(format!("raft-ng-plot-timing-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let started = std::time::Instant::now();
-    let paths = write_plots(&dir, &history, &nemesis).unwrap();
+    let mut paths = write_plots(&dir, &history, &nemesis).unwrap();
+    paths.push(write_timeline(&dir, &history, &nemesis, None).unwrap());
     let elapsed = started.elapsed();
     let sizes: Vec<String> = paths
         .iter()

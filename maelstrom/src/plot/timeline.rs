@@ -11,16 +11,23 @@
 //! operation may take effect at any later time; here it ends where the client gave up,
 //! so its timeout shows, and only an operation that never completed runs to the end.
 //!
+//! When the checker found keys that are not linearizable, the page opens with each such
+//! key's reason, linked to the operation that could not be linearized, and outlines in
+//! red every operation involved, as Knossos's linear.svg shows them.
+//!
 //! One static file with inline CSS and no script opens anywhere, offline. Every box is
 //! a plain absolutely positioned div, which browsers lay out quickly even for tens of
 //! thousands of operations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Display, Write};
 
 use super::data::{self, FaultKind};
-use super::{fault_tint, outcome_name, MEMBERSHIP_FAILED_COLOR, MEMBERSHIP_OK_COLOR};
-use crate::history::{pair_invocations, Event, MembershipOutcome, NemesisEvent, NemesisKind};
+use super::{fault_tint, MEMBERSHIP_FAILED_COLOR, MEMBERSHIP_OK_COLOR};
+use crate::checker::{CheckReport, Validity};
+use crate::history::{
+    pair_invocations, Event, EventType, MembershipOutcome, NemesisEvent, NemesisKind,
+};
 
 /// Pixels per row: one line of text.
 const ROW_HEIGHT: usize = 16;
@@ -45,11 +52,15 @@ text-overflow:ellipsis;padding:0 3px;line-height:15px;border:1px solid #0003;bor
 .fail{background:#feb5da}
 .info{background:#ffaa26}
 .open{border:1px dashed #000}
+.anomaly{outline:3px solid #d00;z-index:1}
+.stuck{box-shadow:0 0 0 8px #f99;scroll-margin-top:60px}
+.anomalies{border:2px solid #d00;padding:4px 8px;margin:6px 0}
+.anomalies li{margin:2px 0}
 ";
 
 /// Displays text with `& < > " '` escaped, safe in element content and in quoted
 /// attribute values alike: keys, values and error texts are arbitrary JSON and strings.
-struct Escaped<'a>(&'a str);
+pub(super) struct Escaped<'a>(pub(super) &'a str);
 
 impl Display for Escaped<'_> {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,6 +89,19 @@ struct TimelineBox {
     class: &'static str,
     text: String,
     title: String,
+    /// The anomaly (index into [`Layout::anomalies`]) the operation is involved in.
+    anomaly: Option<usize>,
+    /// The operation that could not be linearized; the anomaly's link leads here.
+    stuck: bool,
+}
+
+/// A key that is not linearizable, for the head of the page.
+#[derive(Clone, Debug, PartialEq)]
+struct Anomaly {
+    key: String,
+    reason: String,
+    /// How many operations are involved.
+    operations: usize,
 }
 
 /// The rows and columns of a history; `render` turns them into HTML.
@@ -87,9 +111,43 @@ struct Layout {
     /// The whole second of each row's event, for the second lines.
     row_seconds: Vec<u64>,
     boxes: Vec<TimelineBox>,
+    anomalies: Vec<Anomaly>,
 }
 
-fn layout(history: &[Event], nemesis: &[NemesisEvent]) -> Layout {
+/// For each invalid key of the check, in order: the invocations of its operations
+/// involved (by process and time, unique since a process is sequential) and its failed
+/// operation's event.
+type AnomalyIndex = HashMap<(u64, u64), usize>;
+
+fn anomalies(check: Option<&CheckReport>) -> (Vec<Anomaly>, AnomalyIndex, Vec<Option<&Event>>) {
+    let mut anomalies = Vec::new();
+    let mut involved = HashMap::new();
+    let mut failed = Vec::new();
+    let invalid = check
+        .into_iter()
+        .flat_map(|check| &check.keys)
+        .filter(|key| key.validity == Validity::Invalid);
+    for key in invalid {
+        let index = anomalies.len();
+        let invocations = key
+            .anomaly
+            .iter()
+            .filter(|event| event.kind == EventType::Invoke);
+        for event in invocations.clone() {
+            involved.insert((event.process, event.time), index);
+        }
+        anomalies.push(Anomaly {
+            key: key.key.to_string(),
+            reason: key.reason.clone().unwrap_or_default(),
+            operations: invocations.count(),
+        });
+        failed.push(key.op.as_ref());
+    }
+    (anomalies, involved, failed)
+}
+
+fn layout(history: &[Event], nemesis: &[NemesisEvent], check: Option<&CheckReport>) -> Layout {
+    let (anomalies, involved, failed) = anomalies(check);
     // Rows in time order; the sort is stable, as pair_invocations's is, so an invocation
     // always gets a row above its completion.
     let mut order: Vec<usize> = (0..history.len()).collect();
@@ -126,6 +184,8 @@ fn layout(history: &[Event], nemesis: &[NemesisEvent]) -> Layout {
                 class: kind.name(),
                 text: kind.name().into(),
                 title: format!("{} from {} s to {until}", kind.name(), Seconds(fault.start)),
+                anomaly: None,
+                stuck: false,
             });
         }
     }
@@ -156,15 +216,22 @@ fn layout(history: &[Event], nemesis: &[NemesisEvent]) -> Layout {
         let column = process_column[&invocation.process];
         let top_row = row_of[pair.invoke];
         let bottom_row = pair.completion.map_or(end_row, |index| row_of[index]);
+        let anomaly = involved
+            .get(&(invocation.process, invocation.time))
+            .copied();
+        let stuck =
+            anomaly.is_some_and(|index| failed[index] == Some(completion.unwrap_or(invocation)));
         boxes.push(TimelineBox {
             column,
             top_row,
             rows: bottom_row.max(top_row + 1) - top_row,
             // Never completed: it may still take effect, as an info may, so it looks like
             // one, with a dashed border to tell it apart.
-            class: completion.map_or("info open", |event| outcome_name(event.kind)),
+            class: completion.map_or("info open", |event| event.kind.name()),
             text: op_text(invocation, completion),
             title: op_title(invocation, completion),
+            anomaly,
+            stuck,
         });
     }
 
@@ -172,6 +239,7 @@ fn layout(history: &[Event], nemesis: &[NemesisEvent]) -> Layout {
         columns,
         row_seconds: times.iter().map(|&time| time / 1_000_000_000).collect(),
         boxes,
+        anomalies,
     }
 }
 
@@ -209,6 +277,8 @@ fn membership_box(
         class: if ok { "config-ok" } else { "config-failed" },
         text,
         title,
+        anomaly: None,
+        stuck: false,
     }
 }
 
@@ -224,33 +294,38 @@ fn op_text(invocation: &Event, completion: Option<&Event>) -> String {
     if !value.is_null() {
         write!(text, " {value}").unwrap();
     }
-    if let Some((code, _)) = completion.and_then(|event| event.error.as_ref()) {
-        write!(text, " err {code}").unwrap();
+    match completion.and_then(|event| event.error.as_ref()) {
+        // Without a code, the start of the error's text (Jepsen's `timed-out`, say).
+        Some((Event::NO_CODE, error)) => {
+            write!(text, " err {}", error.chars().take(16).collect::<String>()).unwrap()
+        }
+        Some((code, _)) => write!(text, " err {code}").unwrap(),
+        None => {}
     }
     text
 }
 
 /// The tooltip: everything about the operation, one fact a line.
 fn op_title(invocation: &Event, completion: Option<&Event>) -> String {
-    let mut title = format!(
-        "process {} at {}\n{} key {}",
-        invocation.process,
-        invocation.node,
-        invocation.f.name(),
-        invocation.key
-    );
+    let mut title = format!("process {}", invocation.process);
+    if !invocation.node.is_empty() {
+        write!(title, " at {}", invocation.node).unwrap();
+    }
+    write!(title, "\n{} key {}", invocation.f.name(), invocation.key).unwrap();
     if !invocation.value.is_null() {
         write!(title, " value {}", invocation.value).unwrap();
     }
     let invoked = Seconds(invocation.time);
     match completion {
         Some(completion) => {
-            write!(title, "\n{}", outcome_name(completion.kind)).unwrap();
+            write!(title, "\n{}", completion.kind.name()).unwrap();
             if !completion.value.is_null() && completion.value != invocation.value {
                 write!(title, " value {}", completion.value).unwrap();
             }
-            if let Some((code, text)) = &completion.error {
-                write!(title, " error {code}: {text}").unwrap();
+            match &completion.error {
+                Some((Event::NO_CODE, text)) => write!(title, " error: {text}").unwrap(),
+                Some((code, text)) => write!(title, " error {code}: {text}").unwrap(),
+                None => {}
             }
             write!(
                 title,
@@ -301,13 +376,14 @@ fn css_rgb([red, green, blue]: [u8; 3]) -> String {
     format!("rgb({red},{green},{blue})")
 }
 
-/// The whole page.
-pub fn render(history: &[Event], nemesis: &[NemesisEvent]) -> String {
+/// The whole page; `check`'s keys that are not linearizable are marked.
+pub fn render(history: &[Event], nemesis: &[NemesisEvent], check: Option<&CheckReport>) -> String {
     let Layout {
         columns,
         row_seconds,
         boxes,
-    } = layout(history, nemesis);
+        anomalies,
+    } = layout(history, nemesis, check);
     let width = GUTTER + columns.len() * COLUMN_PITCH;
     // One row more than the events: a fault or membership change after the last event
     // is drawn there.
@@ -336,6 +412,28 @@ pub fn render(history: &[Event], nemesis: &[NemesisEvent]) -> String {
         writeln!(html, ".{class}{{background:{};color:#fff}}", css_rgb(color)).unwrap();
     }
     html.push_str("</style></head><body>\n");
+    if !anomalies.is_empty() {
+        writeln!(
+            html,
+            "<div class=\"anomalies\"><p><b>Not linearizable: {} key{}.</b> The operations \
+             involved are outlined in red; each link leads to the operation that could not \
+             be linearized (outlined and haloed).</p><ol>",
+            anomalies.len(),
+            if anomalies.len() == 1 { "" } else { "s" }
+        )
+        .unwrap();
+        for (index, anomaly) in anomalies.iter().enumerate() {
+            writeln!(
+                html,
+                "<li><a href=\"#anomaly-{index}\">key {}</a> ({} operations): {}</li>",
+                Escaped(&anomaly.key),
+                anomaly.operations,
+                Escaped(&anomaly.reason)
+            )
+            .unwrap();
+        }
+        html.push_str("</ol></div>\n");
+    }
     writeln!(
         html,
         "<p>{} operations: ok {}, fail {}, info {}, never completed {}. Rows follow the \
@@ -383,9 +481,14 @@ pub fn render(history: &[Event], nemesis: &[NemesisEvent]) -> String {
         }
     }
     for b in &boxes {
+        let marks = match (b.anomaly, b.stuck) {
+            (Some(index), true) => format!(" anomaly stuck\" id=\"anomaly-{index}"),
+            (Some(_), false) => " anomaly".to_string(),
+            (None, _) => String::new(),
+        };
         writeln!(
             html,
-            "<div class=\"box {}\" style=\"left:{}px;top:{}px;height:{}px\" title=\"{}\">{}</div>",
+            "<div class=\"box {}{marks}\" style=\"left:{}px;top:{}px;height:{}px\" title=\"{}\">{}</div>",
             b.class,
             GUTTER + b.column * COLUMN_PITCH,
             b.top_row * ROW_HEIGHT,
@@ -435,7 +538,7 @@ mod tests {
 
     #[test]
     fn one_box_per_operation_in_its_process_column_from_invocation_to_completion() {
-        let layout = layout(&small_history(), &[]);
+        let layout = layout(&small_history(), &[], None);
         // Numeric order: p10 after p3 and p4.
         assert_eq!(layout.columns, ["p2", "p3", "p4", "p10"]);
         assert_eq!(layout.row_seconds, [0, 0, 0, 0, 0, 0, 1]);
@@ -470,7 +573,7 @@ mod tests {
 
     #[test]
     fn html_has_a_box_of_the_right_class_per_operation() {
-        let html = render(&small_history(), &[]);
+        let html = render(&small_history(), &[], None);
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.ends_with("</body></html>\n"));
         assert_eq!(html.matches("<div class=\"box ").count(), 4);
@@ -503,7 +606,7 @@ mod tests {
         completion.key = json!("<k>");
         completion.value = nasty;
         completion.error = Some((1000, "<script>alert('&')</script>".into()));
-        let html = render(&[invocation, completion], &[]);
+        let html = render(&[invocation, completion], &[], None);
         for raw in ["<b>", "<k>", "<script", "'&'"] {
             assert!(!html.contains(raw), "{raw} unescaped");
         }
@@ -525,7 +628,7 @@ mod tests {
             // Still in effect at the end: to the end of the history.
             fault(Kill, 1000, &["n1"]),
         ];
-        let layout = layout(&small_history(), &nemesis);
+        let layout = layout(&small_history(), &nemesis, None);
         assert_eq!(
             layout.columns,
             ["partition", "kill", "membership", "p2", "p3", "p4", "p10"]
@@ -544,13 +647,72 @@ mod tests {
             boxes_of_class(&layout, "config-ok")[0].text,
             "remove_server n2"
         );
-        let html = render(&small_history(), &nemesis);
+        let html = render(&small_history(), &nemesis, None);
         assert!(html.contains(".partition{background:rgb(222,208,250)}"));
     }
 
     #[test]
+    fn operations_of_a_key_that_is_not_linearizable_are_marked_and_linked() {
+        use crate::checker::check;
+        use EventType::*;
+        let with = |mut event: Event, value: Value| {
+            event.value = value;
+            event
+        };
+        // p1 writes 1, then p2 reads 2, which nobody wrote; p3 writes 5 to another key.
+        let mut other_key = vec![
+            with(event(3, Invoke, OpFn::Write, 0), json!(5)),
+            with(event(3, Ok, OpFn::Write, 1), json!(5)),
+        ];
+        for e in &mut other_key {
+            e.key = json!(7);
+        }
+        let mut history = vec![
+            with(event(1, Invoke, OpFn::Write, 2), json!(1)),
+            with(event(1, Ok, OpFn::Write, 3), json!(1)),
+            event(2, Invoke, OpFn::Read, 4),
+            with(event(2, Ok, OpFn::Read, 5), json!(2)),
+        ];
+        history.extend(other_key);
+        let report = check(&history, std::time::Duration::from_secs(5));
+        assert_eq!(report.keys[0].validity, Validity::Invalid);
+
+        let layout = layout(&history, &[], Some(&report));
+        assert_eq!(layout.anomalies.len(), 1);
+        assert_eq!(layout.anomalies[0].key, "1");
+        assert!(layout.anomalies[0].reason.contains("read of 2"));
+        let marked: Vec<(&str, Option<usize>, bool)> = layout
+            .boxes
+            .iter()
+            .map(|b| (b.text.as_str(), b.anomaly, b.stuck))
+            .collect();
+        assert!(marked.contains(&("read 1 2", Some(0), true)), "{marked:?}");
+        // The other key's read is not involved.
+        assert!(marked.contains(&("write 7 5", None, false)), "{marked:?}");
+
+        let html = render(&history, &[], Some(&report));
+        let head = html
+            .find("<div class=\"anomalies\">")
+            .expect("the anomaly list");
+        let link = html
+            .find("<a href=\"#anomaly-0\">key 1</a>")
+            .expect("a link");
+        let target = html
+            .find("<div class=\"box ok anomaly stuck\" id=\"anomaly-0\"")
+            .expect("the linked box");
+        assert!(head < link && link < html.find("<div class=\"rows\"").unwrap());
+        assert!(html[target..]
+            .starts_with("<div class=\"box ok anomaly stuck\" id=\"anomaly-0\" style"));
+        assert!(html.contains("read of 2 by process 2"));
+        // Without a check nothing is marked.
+        let plain = render(&history, &[], None);
+        assert!(!plain.contains("<div class=\"anomalies\">"));
+        assert!(!plain.contains(" anomaly"));
+    }
+
+    #[test]
     fn an_empty_history_is_still_a_page() {
-        let html = render(&[], &[]);
+        let html = render(&[], &[], None);
         assert!(html.contains("0 operations"));
         assert_eq!(html.matches("<div class=\"box ").count(), 0);
     }

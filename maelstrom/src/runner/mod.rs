@@ -10,7 +10,9 @@
 //! - `membership`: membership changes through the node's admin API.
 //! - `recorder`, `journal`, `progress`, `results`, `store`: what a run records, shows and
 //!   leaves behind.
+//! - `check`: `harness check` on a history file.
 
+mod check;
 pub mod cli;
 mod client;
 mod journal;
@@ -29,7 +31,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cli::{Command, TestOptions};
-use results::{RunFigures, Verdict};
+use results::Verdict;
 
 /// Exit code for bad arguments, as Maelstrom uses.
 const EXIT_USAGE: i32 = 254;
@@ -90,24 +92,5 @@ fn run_tests(options: &TestOptions, command_line: &str) -> i32 {
 }
 
 fn check_stored(path: &Path, check_budget: Duration) -> i32 {
-    let history = match crate::history::read_jsonl(path) {
-        Ok(history) => history,
-        Err(error) => return usage_failure(&format!("{error:#}")),
-    };
-    let report = crate::checker::check(&history, check_budget);
-    let verdict = results::verdict(&report);
-    let figures = RunFigures::new(&history, verdict, None, Default::default());
-    println!("verdict: {} (exit {})", verdict.name(), verdict.exit_code());
-    println!(
-        "ops: {} (ok {}, fail {}, info {})",
-        figures.stats.total.count(),
-        figures.stats.total.ok,
-        figures.stats.total.fail,
-        figures.stats.total.info
-    );
-    match serde_json::to_string_pretty(&report.to_json()) {
-        Ok(text) => println!("workload: {text}"),
-        Err(error) => eprintln!("harness: cannot print the checker's report: {error}"),
-    }
-    verdict.exit_code()
+    check::check_file(path, check_budget).unwrap_or_else(|error| usage_failure(&error))
 }

@@ -387,6 +387,8 @@ impl Network {
         for traffic in self.stats.classes(&envelope.src, &envelope.dest) {
             traffic.sent.fetch_add(1, Ordering::Relaxed);
         }
+        self.run
+            .message_sent(envelope.id, &envelope.src, &envelope.dest, &envelope.body);
         self.log_message(&self.log_send, "send", &envelope);
         if let Some(inbox) = self.inboxes.get(&envelope.dest) {
             let delay = if is_client(&envelope.src) {
@@ -410,6 +412,7 @@ impl Network {
 
     /// Counts (and logs, when asked) a message handed to its receiver.
     fn delivered(&self, envelope: &Envelope) {
+        self.run.message_received(envelope.id);
         self.log_message(&self.log_recv, "recv", envelope);
         for traffic in self.stats.classes(&envelope.src, &envelope.dest) {
             traffic.received.fetch_add(1, Ordering::Relaxed);

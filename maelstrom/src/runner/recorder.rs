@@ -1,13 +1,17 @@
 //! State every part of a run shares: the run's clock, the first reason the run must stop
-//! (a crash), its jepsen.log, and the two logs that become history.jsonl and
-//! nemesis.jsonl.
+//! (a crash), its jepsen.log, the journal of messages behind messages.svg, and the two
+//! logs that become history.jsonl and nemesis.jsonl.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use serde_json::{Map, Value};
+
 use super::journal::{self, Journal, Level, Source};
 use crate::history::{Event, EventType, NemesisEvent};
+use crate::plot::messages::{self, Message, NetEvent, JOURNAL_LIMIT};
 
 pub struct RunState {
     start: Instant,
@@ -23,6 +27,16 @@ pub struct RunState {
     /// Set at the time limit: no operation starts after it, and clients that are done
     /// close while nodes may still answer their last requests.
     workload_over: AtomicBool,
+    messages: Mutex<MessageJournal>,
+}
+
+/// The first [`JOURNAL_LIMIT`] sends and receipts after init, for messages.svg.
+#[derive(Default)]
+struct MessageJournal {
+    journal: messages::Journal,
+    /// The messages whose sends are in the journal: their receipts go in too, even past
+    /// the limit, so that no arrow is cut short.
+    kept: HashSet<u64>,
 }
 
 impl RunState {
@@ -34,7 +48,50 @@ impl RunState {
             crashed: AtomicBool::new(false),
             tearing_down: AtomicBool::new(false),
             workload_over: AtomicBool::new(false),
+            messages: Mutex::new(MessageJournal::default()),
         }
+    }
+
+    /// The network sent a message (the network calls this as it routes one).
+    pub fn message_sent(&self, id: u64, src: &str, dest: &str, body: &Map<String, Value>) {
+        // Init and its reply come before the run proper; Maelstrom leaves them out too.
+        if matches!(
+            body.get("type").and_then(Value::as_str),
+            Some("init" | "init_ok")
+        ) {
+            return;
+        }
+        let mut messages = self.messages.lock().unwrap();
+        if messages.journal.events.len() >= JOURNAL_LIMIT {
+            messages.journal.left_out += 1;
+            return;
+        }
+        messages.kept.insert(id);
+        let time = self.now_nanos();
+        let message = Message::new(id, src, dest, body);
+        messages
+            .journal
+            .events
+            .push(NetEvent::Sent { time, message });
+    }
+
+    /// A message reached its receiver (a node's stdin or a client).
+    pub fn message_received(&self, id: u64) {
+        let mut messages = self.messages.lock().unwrap();
+        if messages.kept.remove(&id) {
+            let time = self.now_nanos();
+            messages
+                .journal
+                .events
+                .push(NetEvent::Received { time, id });
+        } else if messages.journal.events.len() >= JOURNAL_LIMIT {
+            messages.journal.left_out += 1;
+        }
+    }
+
+    /// The journal so far, for messages.svg.
+    pub fn message_journal(&self) -> messages::Journal {
+        self.messages.lock().unwrap().journal.clone()
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -189,5 +246,50 @@ impl NemesisLog {
 
     pub fn snapshot(&self) -> Vec<NemesisEvent> {
         self.events.lock().unwrap().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(kind: &str) -> Map<String, Value> {
+        json!({"type": kind}).as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn the_message_journal_skips_init_and_stops_at_its_limit() {
+        let run = RunState::new(Journal::new(std::io::sink()));
+        run.message_sent(0, "c0", "n0", &body("init"));
+        run.message_received(0);
+        run.message_sent(1, "n0", "c0", &body("init_ok"));
+        run.message_received(1);
+        assert!(run.message_journal().events.is_empty());
+
+        // Fill the journal with sends; the last one's receipt still goes in past the
+        // limit, while what is sent after it is only counted.
+        let limit = JOURNAL_LIMIT as u64;
+        for id in 2..limit + 2 {
+            run.message_sent(id, "n0", "n1", &body("ping"));
+        }
+        run.message_sent(limit + 2, "n0", "n1", &body("ping"));
+        run.message_received(limit + 1);
+        run.message_received(limit + 2);
+        let journal = run.message_journal();
+        assert_eq!(journal.events.len(), JOURNAL_LIMIT + 1);
+        assert!(matches!(
+            journal.events.last(),
+            Some(NetEvent::Received { id, .. }) if *id == limit + 1
+        ));
+        assert_eq!(journal.left_out, 2);
+        let times: Vec<u64> = journal
+            .events
+            .iter()
+            .map(|event| match event {
+                NetEvent::Sent { time, .. } | NetEvent::Received { time, .. } => *time,
+            })
+            .collect();
+        assert!(times.windows(2).all(|pair| pair[0] <= pair[1]));
     }
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -19,12 +18,11 @@ use super::network::{NetCounts, Network};
 use super::process::{NodeLaunch, NodeProcess};
 use super::progress::Progress;
 use super::recorder::{HistoryLog, NemesisLog, RunState};
-use super::results::{self, MembershipSummary, RunFigures, Verdict};
+use super::results::{MembershipSummary, RunFigures, Verdict};
 use super::store::{self, RunDir};
 use super::workload::{client_timeout, KeyGroups, RateSchedule};
 use crate::checker;
-use crate::history::{write_jsonl, Event, NemesisEvent};
-use crate::plot;
+use crate::history::{Event, NemesisEvent};
 
 /// How often the main thread looks for the time limit or a crash.
 const WATCH_INTERVAL: Duration = Duration::from_millis(50);
@@ -343,10 +341,10 @@ fn finish(
         workload_span,
         membership,
     } = recorded;
-    let (mut verdict, workload) = match &crash {
+    let check = match &crash {
         Some(reason) => {
             run.say(Level::Error, &format!("run failed: {reason}"));
-            (Verdict::Crash, None)
+            None
         }
         None => {
             run.say(
@@ -357,25 +355,22 @@ fn finish(
                     workload_span.as_secs_f64()
                 ),
             );
-            let report = checker::check(&history, options.check_budget);
-            let verdict = results::verdict(&report);
-            (verdict, Some(report.to_json()))
+            Some(checker::check(&history, options.check_budget))
         }
     };
-    let mut figures = RunFigures::new(&history, verdict, crash, net);
-    // Maelstrom's availability checker: too few ok operations make the run invalid.
+    let mut figures = RunFigures::new(&history, check, crash, net);
+    // Maelstrom's availability checker: too few ok operations make the run invalid
+    // (the availability section's valid? joins the verdict).
     if let Some(goal) = options.availability {
         let (ok, invoked) = (figures.stats.total.ok, figures.stats.invocations);
         figures.availability_met = goal.is_met(ok, invoked);
-        if !figures.availability_met && verdict != Verdict::Crash {
+        if !figures.availability_met && figures.crash.is_none() {
             run.say(
                 Level::Error,
                 &format!(
                     "only {ok} of {invoked} requests succeeded, short of --availability {goal}"
                 ),
             );
-            verdict = Verdict::Invalid;
-            figures.verdict = verdict;
         }
     }
     if options.membership {
@@ -384,39 +379,26 @@ fn finish(
             &membership.unwrap_or_default(),
         ));
     }
-    if let Err(error) = write_outputs(run_dir, &figures, workload, seed, &history, &nemesis) {
+    let messages = run.message_journal();
+    if let Err(error) = store::write_run(run_dir, &mut figures, seed, &history, &nemesis, &messages)
+    {
         run.say(Level::Error, &format!("{error:#}"));
         return Verdict::Crash;
     }
-    if let Err(error) = plot::write_plots(&run_dir.absolute, &history, &nemesis) {
-        run.say(Level::Warn, &format!("plots not written: {error:#}"));
+    let verdict = figures.verdict();
+    let (head, lines) = figures.summary_parts(&run_dir.relative.display().to_string());
+    // The verdict and what explains it are errors unless the run is valid.
+    let head_level = if verdict == Verdict::Valid {
+        Level::Info
+    } else {
+        Level::Error
+    };
+    for line in &head {
+        run.log(head_level, Source::Harness, line);
     }
-    let summary = figures.summary(&run_dir.relative.display().to_string());
-    // The verdict line comes first; it is an error unless the run is valid.
-    for (index, line) in summary.lines().enumerate() {
-        let level = if index == 0 && verdict != Verdict::Valid {
-            Level::Error
-        } else {
-            Level::Info
-        };
-        run.log(level, Source::Harness, line);
+    for line in &lines {
+        run.log(Level::Info, Source::Harness, line);
     }
-    println!("{summary}");
+    println!("{}\n{}", head.join("\n"), lines.join("\n"));
     verdict
-}
-
-fn write_outputs(
-    run_dir: &RunDir,
-    figures: &RunFigures,
-    workload: Option<serde_json::Value>,
-    seed: u64,
-    history: &[Event],
-    nemesis: &[NemesisEvent],
-) -> Result<()> {
-    write_jsonl(&run_dir.absolute.join("history.jsonl"), history)?;
-    write_jsonl(&run_dir.absolute.join("nemesis.jsonl"), nemesis)?;
-    let results_path = run_dir.absolute.join("results.json");
-    let text = serde_json::to_string_pretty(&figures.to_json(workload, seed))?;
-    fs::write(&results_path, text + "\n")
-        .with_context(|| format!("writing {}", results_path.display()))
 }

@@ -1,11 +1,16 @@
 //! The store directory: `store/lin-kv/<time>/` under the current directory, with
-//! `store/latest` (and `store/lin-kv/latest`) pointing at the newest run, as Maelstrom does.
+//! `store/latest` (and `store/lin-kv/latest`) pointing at the newest run, as Maelstrom does,
+//! and the files a finished run leaves in it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+
+use super::results::RunFigures;
+use crate::history::{write_jsonl, Event, NemesisEvent};
+use crate::plot::{self, messages};
 
 pub struct RunDir {
     /// `store/lin-kv/<time>`, relative to the current directory, for messages.
@@ -48,6 +53,37 @@ pub fn create_run_dir() -> Result<RunDir> {
     )?;
     point_link(&workload_dir.join("latest"), Path::new(&name))?;
     Ok(RunDir { relative, absolute })
+}
+
+/// Writes a finished run's files: history.jsonl, nemesis.jsonl, the perf graphs,
+/// timeline.html, messages.svg, then results.json, whose sections say whether each
+/// picture was written. Only a history or results file that cannot be written is an
+/// error: the run's verdict would be lost.
+pub fn write_run(
+    run_dir: &RunDir,
+    figures: &mut RunFigures,
+    seed: u64,
+    history: &[Event],
+    nemesis: &[NemesisEvent],
+    messages: &messages::Journal,
+) -> Result<()> {
+    let dir = &run_dir.absolute;
+    write_jsonl(&dir.join("history.jsonl"), history)?;
+    write_jsonl(&dir.join("nemesis.jsonl"), nemesis)?;
+    let failure = |error: anyhow::Error| format!("{error:#}");
+    figures.perf = plot::write_plots(dir, history, nemesis)
+        .map(drop)
+        .map_err(failure);
+    figures.timeline = plot::write_timeline(dir, history, nemesis, figures.check.as_ref())
+        .map(drop)
+        .map_err(failure);
+    figures.messages = plot::write_messages(dir, messages)
+        .map(drop)
+        .map_err(failure);
+    let results_path = dir.join("results.json");
+    let text = serde_json::to_string_pretty(&figures.to_json(seed))?;
+    fs::write(&results_path, text + "\n")
+        .with_context(|| format!("writing {}", results_path.display()))
 }
 
 /// Makes `link` a symlink to `target` (relative to the link's directory).

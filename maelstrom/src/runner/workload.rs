@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
-use crate::history::{EventType, OpFn};
+use crate::history::{Event, EventType, OpFn};
 
 /// A key moves on once more than this many distinct processes have worked on it
 /// (Jepsen's `process-limit 20` in Maelstrom's lin-kv).
@@ -165,6 +165,8 @@ pub enum Outcome {
 pub fn interpret_reply(f: OpFn, body: &Map<String, Value>) -> Outcome {
     let kind = body.get("type").and_then(Value::as_str).unwrap_or_default();
     if kind == "error" {
+        // Maelstrom reads an error with no code it knows (none at all included) as an
+        // indefinite error: a read fails, a write or cas may have happened.
         return match body.get("code").and_then(Value::as_i64) {
             Some(code) => Outcome::Error {
                 code,
@@ -174,10 +176,13 @@ pub fn interpret_reply(f: OpFn, body: &Map<String, Value>) -> Outcome {
                     .unwrap_or_default()
                     .to_string(),
             },
-            None => Outcome::Malformed(format!(
-                "error without an integer code: {}",
-                Value::Object(body.clone())
-            )),
+            None => Outcome::Error {
+                code: Event::NO_CODE,
+                text: format!(
+                    "error without an integer code: {}",
+                    Value::Object(body.clone())
+                ),
+            },
         };
     }
     let (expected, value_key) = match f {
@@ -416,10 +421,28 @@ mod tests {
                 text: "no".into()
             }
         );
-        let codeless = body(json!({"type": "error", "in_reply_to": 1}));
-        assert!(matches!(
-            interpret_reply(OpFn::Write, &codeless),
-            Outcome::Malformed(_)
-        ));
+        // No integer code: an indefinite error, as Maelstrom's `unknown` one, so a read
+        // fails and a write or cas is info.
+        for codeless in [
+            body(json!({"type": "error", "in_reply_to": 1})),
+            body(json!({"type": "error", "in_reply_to": 1, "code": "22", "text": "no"})),
+        ] {
+            for (f, kind) in [
+                (OpFn::Read, EventType::Fail),
+                (OpFn::Write, EventType::Info),
+                (OpFn::Cas, EventType::Info),
+            ] {
+                let outcome = interpret_reply(f, &codeless);
+                let Outcome::Error { code, text } = &outcome else {
+                    panic!("{outcome:?}");
+                };
+                assert_eq!(*code, Event::NO_CODE);
+                assert!(
+                    text.starts_with("error without an integer code: {"),
+                    "{text}"
+                );
+                assert_eq!(completion_type(f, &outcome), kind, "{f:?}");
+            }
+        }
     }
 }

@@ -1,0 +1,442 @@
+//! The request path, without threads or I/O: how a server takes, passes on, holds and
+//! answers client and admin requests. The node's threads and the simulation drive the
+//! same code; it returns the bodies to send and to whom, and the caller sends them.
+//!
+//! The leader takes a request (proposes it, starts a read, starts an admin change);
+//! any other server passes it toward the leader, or holds it while an election is on.
+//! A definite error (11) goes out only when nobody proposed the request and nobody
+//! else holds a copy of it.
+
+use std::collections::HashMap;
+
+use rand::rngs::StdRng;
+use rand::seq::IteratorRandom;
+use rand::SeedableRng;
+use serde_json::Value;
+
+use crate::kv::{Command, KvOp};
+use crate::protocol::{self, code, ClientRef, Forward, Request};
+#[cfg(test)]
+use crate::raft::InjectedBug;
+use crate::raft::{
+    AdminError, AdminId, AdminOutcome, Config, ConfigChange, Entry, NodeId, Raft, ReadId,
+};
+
+/// A forwarded request stops after this many servers; the last one fails it.
+const MAX_HOPS: u32 = 3;
+
+/// A message body for the caller to send: to a client, or to another server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outgoing {
+    pub to: String,
+    pub body: Value,
+}
+
+/// A client request held while its server's cluster elects a leader.
+struct Parked {
+    origin: ClientRef,
+    request: Request,
+    hops: u32,
+    /// When it stops waiting and fails, on the core's clock.
+    give_up_at: u64,
+}
+
+/// Committed entries and settled reads, taken from the core for the state machine.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub entries: Vec<Entry>,
+    /// Confirmed reads: who asked, for which key.
+    pub ready: Vec<(ClientRef, Value)>,
+    /// Reads the core can no longer confirm.
+    pub aborted: Vec<ClientRef>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.ready.is_empty() && self.aborted.is_empty()
+    }
+}
+
+/// One server's requests in progress, next to its core.
+pub struct Requests {
+    /// Reads the core is confirming: who asked, and for which key.
+    reads: HashMap<ReadId, (ClientRef, Value)>,
+    next_read_id: ReadId,
+    /// Admin requests the core is working on: who asked, and the type of the ok reply.
+    admin: HashMap<AdminId, (ClientRef, &'static str)>,
+    next_admin_id: AdminId,
+    /// Every server that may ever be a member: init's node_ids.
+    node_ids: Vec<NodeId>,
+    parked: Vec<Parked>,
+    /// How long a request may wait for an election to end before it fails: two
+    /// elections at the timing in force (see `follow_timing`).
+    park_for: u64,
+    verbose: bool,
+    /// Picks the voter a server outside the voters passes requests to.
+    rng: StdRng,
+    #[cfg(test)]
+    bug: Option<InjectedBug>,
+}
+
+impl Requests {
+    pub fn new(node_ids: Vec<NodeId>, config: &Config, verbose: bool, seed: u64) -> Self {
+        Requests {
+            reads: HashMap::new(),
+            next_read_id: 0,
+            admin: HashMap::new(),
+            next_admin_id: 0,
+            node_ids,
+            parked: Vec::new(),
+            // By default short of Maelstrom's 1 s client timeout, which grows with the
+            // latency as the timing does.
+            park_for: 2 * config.election_timeout_max,
+            verbose,
+            rng: StdRng::seed_from_u64(seed),
+            #[cfg(test)]
+            bug: config.injected_bug,
+        }
+    }
+
+    #[cfg(test)]
+    fn injected(&self, bug: InjectedBug) -> bool {
+        self.bug == Some(bug)
+    }
+    #[cfg(not(test))]
+    fn injected(&self, _bug: crate::raft::InjectedBug) -> bool {
+        false
+    }
+
+    /// A client request, straight from the client (`hops` 0) or forwarded by a server.
+    pub fn client_request(
+        &mut self,
+        raft: &mut Raft,
+        origin: ClientRef,
+        request: Request,
+        hops: u32,
+        now: u64,
+    ) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        self.route(raft, origin, request, hops, None, now, &mut out);
+        out
+    }
+
+    /// Requests wait as long as two elections may take ([`Raft::election_wait`]); when
+    /// that grows while they wait (the timing followed slower round trips), so do their
+    /// waits.
+    pub fn follow_timing(&mut self, raft: &Raft) {
+        let park_for = 2 * raft.election_wait();
+        let longer = park_for.saturating_sub(self.park_for);
+        self.park_for = park_for;
+        for parked in &mut self.parked {
+            parked.give_up_at += longer;
+        }
+    }
+
+    /// When the held requests need routing again: now, if a leader is known; otherwise
+    /// when the first of them gives up. None when none is held.
+    pub fn parked_due(&self, raft: &Raft, now: u64) -> Option<u64> {
+        let give_up = self.parked.iter().map(|p| p.give_up_at).min()?;
+        Some(if raft.leader().is_some() {
+            now
+        } else {
+            give_up
+        })
+    }
+
+    /// Routes the held requests again: a leader is known, or their wait is over.
+    pub fn route_parked(&mut self, raft: &mut Raft, now: u64) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        for parked in std::mem::take(&mut self.parked) {
+            let copies = if raft.leader().is_some()
+                && self.injected(crate::raft::InjectedBug::ParkedRequestSentTwice)
+            {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                self.route(
+                    raft,
+                    parked.origin.clone(),
+                    parked.request.clone(),
+                    parked.hops,
+                    Some(parked.give_up_at),
+                    now,
+                    &mut out,
+                );
+            }
+        }
+        out
+    }
+
+    /// Answers the admin requests the core has settled.
+    pub fn take_admin_answers(&mut self, raft: &mut Raft) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        for (id, outcome) in raft.take_admin_outcomes() {
+            let Some((origin, ok_type)) = self.admin.remove(&id) else {
+                continue;
+            };
+            let body = match outcome {
+                AdminOutcome::Done => protocol::admin_ok(origin.msg_id, ok_type),
+                AdminOutcome::Failed(error) => {
+                    protocol::error(origin.msg_id, admin_error_code(&error), &error.to_string())
+                }
+                // The change may still commit under another leader: no definite answer.
+                AdminOutcome::Unknown => continue,
+            };
+            out.push(Outgoing {
+                to: origin.client,
+                body,
+            });
+        }
+        out
+    }
+
+    /// What the state machine has to do next, if anything: committed entries, and the
+    /// reads the core confirmed or gave up, with who asked.
+    pub fn take_batch(&mut self, raft: &mut Raft) -> Option<Batch> {
+        let entries = raft.take_committed();
+        let reads = raft.take_reads();
+        let batch = Batch {
+            entries,
+            ready: (reads.ready.iter())
+                .filter_map(|(id, _)| self.reads.remove(id))
+                .collect(),
+            aborted: (reads.aborted.iter())
+                .filter_map(|id| self.reads.remove(id).map(|(origin, _)| origin))
+                .collect(),
+        };
+        (!batch.is_empty()).then_some(batch)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn route(
+        &mut self,
+        raft: &mut Raft,
+        origin: ClientRef,
+        request: Request,
+        hops: u32,
+        give_up_at: Option<u64>,
+        now: u64,
+        out: &mut Vec<Outgoing>,
+    ) {
+        if self.serve(raft, &origin, &request, now, out) {
+            return;
+        }
+        let me = raft.id().clone();
+        self.follow_timing(raft);
+        let give_up_at = give_up_at.unwrap_or(now + self.park_for);
+        let voter = raft.voters().contains(&me);
+        if raft.leader().is_none() && voter && now < give_up_at {
+            // A voter without a leader is in an election, which usually ends within an
+            // election timeout: hold the request (nobody else has it) rather than fail it.
+            self.parked.push(Parked {
+                origin,
+                request,
+                hops,
+                give_up_at,
+            });
+            return;
+        }
+        let next_hop = match raft.leader() {
+            Some(leader) if *leader != me => Some(leader.clone()),
+            // A server outside the voters (not yet added, or removed) may never hear
+            // from a leader; the voters it knows of likely have.
+            _ if !voter => raft
+                .voters()
+                .iter()
+                .filter(|v| **v != me)
+                .choose(&mut self.rng)
+                .cloned(),
+            // A voter whose election outlasted the wait: fail rather than send the
+            // request where a partition may swallow it.
+            _ => None,
+        };
+        match next_hop {
+            Some(leader) if hops < MAX_HOPS => {
+                if self.verbose {
+                    eprintln!(
+                        "{me}: forwarding {}:{} to {leader}",
+                        origin.client, origin.msg_id
+                    );
+                }
+                if self.injected(crate::raft::InjectedBug::DefiniteErrorAfterForward) {
+                    out.push(no_leader(&origin));
+                }
+                let forward = Forward {
+                    origin,
+                    request,
+                    hops: hops + 1,
+                };
+                out.push(Outgoing {
+                    to: leader,
+                    body: protocol::forward_body(&forward),
+                });
+            }
+            _ => {
+                // Nobody has proposed this request, and nobody else holds a copy of it:
+                // failing it is definite and safe.
+                if self.verbose {
+                    eprintln!(
+                        "{me}: no leader for {}:{}, failing it",
+                        origin.client, origin.msg_id
+                    );
+                }
+                out.push(no_leader(&origin));
+            }
+        }
+    }
+
+    /// Takes the request if this server is a leader serving requests: proposes it,
+    /// starts a read, or starts or answers an admin request. Returns false, with nothing
+    /// changed, when the request must go elsewhere.
+    fn serve(
+        &mut self,
+        raft: &mut Raft,
+        origin: &ClientRef,
+        request: &Request,
+        now: u64,
+        out: &mut Vec<Outgoing>,
+    ) -> bool {
+        let op = match request {
+            Request::Read { key } => {
+                self.next_read_id += 1;
+                let read = self.next_read_id;
+                if raft.read_index(read).is_err() {
+                    return false;
+                }
+                self.reads.insert(read, (origin.clone(), key.clone()));
+                return true;
+            }
+            Request::Write { key, value } => KvOp::Write {
+                key: key.clone(),
+                value: value.clone(),
+            },
+            Request::Cas { key, from, to } => KvOp::Cas {
+                key: key.clone(),
+                from: from.clone(),
+                to: to.clone(),
+            },
+            Request::ReadConfig => return read_config(raft, origin, out),
+            Request::AddVoter { node } => {
+                let change = Admin::Change(ConfigChange::AddVoter(node.clone()));
+                return self.admin(raft, origin, request, node, change, now, out);
+            }
+            Request::AddNonVoter { node } => {
+                let change = Admin::Change(ConfigChange::AddNonVoter(node.clone()));
+                return self.admin(raft, origin, request, node, change, now, out);
+            }
+            Request::RemoveServer { node } => {
+                let change = Admin::Change(ConfigChange::RemoveServer(node.clone()));
+                return self.admin(raft, origin, request, node, change, now, out);
+            }
+            Request::TransferLeadership { node } => {
+                let transfer = Admin::Transfer(node.clone());
+                return self.admin(raft, origin, request, node, transfer, now, out);
+            }
+        };
+        let is_write = matches!(op, KvOp::Write { .. });
+        let command = Command {
+            client: origin.client.clone(),
+            msg_id: origin.msg_id,
+            proposer: raft.id().clone(),
+            op,
+        };
+        let proposed = raft.propose(command).is_ok();
+        if proposed && is_write && self.injected(crate::raft::InjectedBug::AnswerBeforeCommit) {
+            out.push(Outgoing {
+                to: origin.client.clone(),
+                body: protocol::write_ok(origin.msg_id),
+            });
+        }
+        proposed
+    }
+
+    /// Starts an admin request about server `node` on the leader. The core answers
+    /// later (see [`Requests::take_admin_answers`]), unless it refuses at once; a server
+    /// that does not lead passes the request on. A server outside node_ids is refused by
+    /// whoever sees it first.
+    #[allow(clippy::too_many_arguments)]
+    fn admin(
+        &mut self,
+        raft: &mut Raft,
+        origin: &ClientRef,
+        request: &Request,
+        node: &NodeId,
+        action: Admin,
+        now: u64,
+        out: &mut Vec<Outgoing>,
+    ) -> bool {
+        if !self.node_ids.contains(node) {
+            let text = format!("unknown server {node:?}: not in init's node_ids");
+            out.push(Outgoing {
+                to: origin.client.clone(),
+                body: protocol::error(origin.msg_id, code::MALFORMED_REQUEST, &text),
+            });
+            return true;
+        }
+        self.next_admin_id += 1;
+        let id = self.next_admin_id;
+        let started = match action {
+            Admin::Change(change) => raft.change_config(id, change, now),
+            Admin::Transfer(target) => raft.transfer_leadership(id, target, now),
+        };
+        match started {
+            Ok(()) => {
+                self.admin.insert(id, (origin.clone(), request.ok_type()));
+            }
+            Err(AdminError::NotLeader(_)) => return false,
+            Err(refused) => out.push(Outgoing {
+                to: origin.client.clone(),
+                body: protocol::error(
+                    origin.msg_id,
+                    admin_error_code(&refused),
+                    &refused.to_string(),
+                ),
+            }),
+        }
+        true
+    }
+}
+
+/// What an admin request asks of the core.
+enum Admin {
+    Change(ConfigChange),
+    Transfer(NodeId),
+}
+
+/// Only a leader answers, so the answer is as fresh as this server can give.
+fn read_config(raft: &Raft, origin: &ClientRef, out: &mut Vec<Outgoing>) -> bool {
+    if raft.leader() != Some(raft.id()) {
+        return false;
+    }
+    out.push(Outgoing {
+        to: origin.client.clone(),
+        body: protocol::read_config_ok(
+            origin.msg_id,
+            raft.id(),
+            raft.term(),
+            &raft.configuration(),
+        ),
+    });
+    true
+}
+
+fn no_leader(origin: &ClientRef) -> Outgoing {
+    Outgoing {
+        to: origin.client.clone(),
+        body: protocol::error(
+            origin.msg_id,
+            code::TEMPORARILY_UNAVAILABLE,
+            "no leader known",
+        ),
+    }
+}
+
+/// Every refusal is definite: nothing changed. Most are worth retrying later.
+fn admin_error_code(error: &AdminError) -> u64 {
+    match error {
+        AdminError::LastVoter => code::MALFORMED_REQUEST,
+        _ => code::TEMPORARILY_UNAVAILABLE,
+    }
+}

@@ -1,0 +1,360 @@
+//! The safety checks that run after every step: at most one leader per term, log
+//! matching, committed entries never lost or changed (leader completeness, state
+//! machine safety); durability: no message speaks for a term, vote or entry that is
+//! not yet on its sender's disk, and whatever a leader commits is on the disks of a
+//! majority of its voters; and for membership: every server runs the latest
+//! configuration in its log, a leader never holds two uncommitted ones, and a server
+//! becomes a voter only once it has caught up.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::Value;
+
+use super::{Server, Simulation};
+use crate::kv::{Kv, KvOp, KvResult};
+use crate::raft::{Configuration, Entry, EntryData, Index, Message, NodeId, Role, Term};
+
+pub struct Checks {
+    leaders: BTreeMap<Term, NodeId>,
+    /// Entry at each index as first seen, with its predecessor's term: two logs holding
+    /// the same (index, term) must hold the same entry after the same term.
+    seen: HashMap<(Index, Term), (EntryData, Term)>,
+    committed: Vec<Entry>,
+    /// The term of the server that first saw each committed entry as committed: at
+    /// least the term in which it was committed.
+    commit_terms: Vec<Term>,
+    /// When the committed prefix grew, and to what length.
+    growth: Vec<(u64, Index)>,
+    bootstrap: Configuration,
+    /// The leader of the latest term seen, and since when.
+    newest_leader: Option<(NodeId, u64)>,
+    /// The registers as the committed commands leave them, and each key's values by
+    /// the index that wrote them.
+    registers: Kv,
+    written: HashMap<String, Vec<(Index, Value)>>,
+}
+
+impl Checks {
+    pub fn new(bootstrap: Configuration) -> Self {
+        Checks {
+            leaders: BTreeMap::new(),
+            seen: HashMap::new(),
+            committed: Vec::new(),
+            commit_terms: Vec::new(),
+            growth: Vec::new(),
+            bootstrap,
+            newest_leader: None,
+            registers: Kv::new(),
+            written: HashMap::new(),
+        }
+    }
+
+    pub fn newest_leader(&self) -> Option<(NodeId, u64)> {
+        self.newest_leader.clone()
+    }
+
+    pub fn committed_len(&self) -> usize {
+        self.committed.len()
+    }
+
+    /// A read that some server answered `seen` for `key` must see at least everything
+    /// committed before the read was invoked, when `floor` entries were (ReadIndex,
+    /// dissertation §6.4): the value at the floor, or one committed after it.
+    pub fn check_read(&self, key: &Value, seen: &Value, floor: Index) -> Result<(), String> {
+        let written = self
+            .written
+            .get(&key.to_string())
+            .map_or(&[][..], Vec::as_slice);
+        let at_floor = (written.iter().rev())
+            .find(|(index, _)| *index <= floor)
+            .map_or(Value::Null, |(_, v)| v.clone());
+        let later = written.iter().filter(|(index, _)| *index > floor);
+        if *seen == at_floor || later.clone().any(|(_, v)| v == seen) {
+            return Ok(());
+        }
+        Err(format!(
+            "a read of key {key} saw {seen}, but {at_floor} was committed before it was \
+             invoked (entry {floor}) and only {:?} since",
+            later.map(|(_, v)| v).collect::<Vec<_>>()
+        ))
+    }
+
+    fn record_commit(&mut self, entry: &Entry, seen_in_term: Term, now: u64) {
+        if let EntryData::Command(cmd) = &entry.data {
+            self.registers.apply(&cmd.op);
+            let (KvOp::Write { key, .. } | KvOp::Cas { key, .. }) = &cmd.op;
+            let value = match self.registers.read(key) {
+                KvResult::ReadOk(v) => v,
+                _ => Value::Null,
+            };
+            let written = self.written.entry(key.to_string()).or_default();
+            if written.last().is_none_or(|(_, v)| *v != value) {
+                written.push((entry.index, value));
+            }
+        }
+        self.committed.push(entry.clone());
+        self.commit_terms.push(seen_in_term);
+        self.growth.push((now, entry.index));
+    }
+
+    /// How much was known committed at time `t`.
+    fn committed_at(&self, t: u64) -> Index {
+        let grown = self.growth.partition_point(|(at, _)| *at <= t);
+        grown.checked_sub(1).map_or(0, |g| self.growth[g].1)
+    }
+}
+
+impl Simulation {
+    pub(super) fn check(&mut self, i: usize) -> Result<(), String> {
+        let now = self.now;
+        let Some(raft) = self.servers[i].raft.as_ref() else {
+            return Ok(());
+        };
+        let checks = &mut self.checks;
+        let id = raft.id().clone();
+        let leads = raft.role() == Role::Leader;
+        // Election safety: at most one leader per term.
+        if leads {
+            let newest = checks
+                .leaders
+                .last_key_value()
+                .is_none_or(|(t, _)| *t < raft.term());
+            if newest {
+                checks.newest_leader = Some((id.clone(), now));
+            }
+            let leader = (checks.leaders.entry(raft.term())).or_insert_with(|| id.clone());
+            if *leader != id {
+                return Err(format!(
+                    "two leaders in term {}: {leader} and {id}",
+                    raft.term()
+                ));
+            }
+            // Leader completeness: a leader holds every entry committed in an earlier term.
+            for (c, &commit_term) in checks.committed.iter().zip(&checks.commit_terms) {
+                if commit_term < raft.term() && raft.log().entry(c.index) != Some(c) {
+                    return Err(format!(
+                        "leader {id} of term {} lacks committed entry {} of term {} (its log \
+                         ends at {} term {}, has {:?} there)",
+                        raft.term(),
+                        c.index,
+                        c.term,
+                        raft.log().last_index(),
+                        raft.log().last_term(),
+                        raft.log().entry(c.index).map(|e| e.term),
+                    ));
+                }
+            }
+        }
+        // Log matching, checked only on the part of the log that changed since last time.
+        let log = raft.log();
+        let server = &self.servers[i];
+        let unchanged = (server.checked_terms.iter().enumerate())
+            .take_while(|(k, t)| log.term_at(*k as Index + 1) == Some(**t))
+            .count() as Index;
+        let mut terms = server.checked_terms[..unchanged as usize].to_vec();
+        let mut promoted = Vec::new();
+        // An entry of a term its server has not yet made durable exists nowhere else
+        // (nothing leaves before the term is on disk): a power loss now would make that
+        // term, and the entry, never have been. A single voter electing itself shows
+        // it: it may lose its vote and win the same term again with other entries. Such
+        // entries are checked once their term is durable.
+        let durable_term = server.disk.durable_hard_state().term;
+        let visible_to = (unchanged + 1..=log.last_index())
+            .take_while(|&index| log.term_at(index).is_some_and(|t| t <= durable_term))
+            .last()
+            .unwrap_or(unchanged);
+        for index in unchanged + 1..=visible_to {
+            let entry = log.entry(index).expect("in range");
+            let prev_term = log.term_at(index - 1).expect("in range");
+            let mut first_sight = false;
+            let seen = (checks.seen.entry((index, entry.term))).or_insert_with(|| {
+                first_sight = true;
+                (entry.data.clone(), prev_term)
+            });
+            if *seen != (entry.data.clone(), prev_term) {
+                return Err(format!(
+                    "log matching violated at {id} index {index} term {}: it holds {:?} after \
+                     term {prev_term}, first seen was {:?} after term {} (t={now})",
+                    entry.term, entry.data, seen.0, seen.1
+                ));
+            }
+            terms.push(entry.term);
+            // A configuration this leader has just appended: only once an entry of its
+            // term has committed (the single-server change fix), and whom did it make a
+            // voter?
+            let own = first_sight && leads && entry.term == raft.term();
+            if let (true, EntryData::Config(c)) = (own, &entry.data) {
+                if log.term_at(raft.commit_index()) != Some(raft.term()) {
+                    return Err(format!(
+                        "leader {id} of term {} appended configuration {index} before an \
+                         entry of its term committed (commit index {})",
+                        raft.term(),
+                        raft.commit_index()
+                    ));
+                }
+                let before = latest_config(log.slice(1, index - 1), &checks.bootstrap);
+                promoted.extend(
+                    (c.voters.iter())
+                        .filter(|v| !before.is_voter(v) && **v != id)
+                        .map(|v| (index, v.clone())),
+                );
+            }
+        }
+        // Membership: the configuration in force is the latest one in the log, so one
+        // lost with its entry has given way to the one before.
+        let expected = (1..=log.last_index()).rev().find_map(|index| {
+            match &log.entry(index).expect("in range").data {
+                EntryData::Config(c) => Some((index, c.clone())),
+                _ => None,
+            }
+        });
+        let expected = expected.unwrap_or_else(|| (0, checks.bootstrap.clone()));
+        if raft.configuration().latest != expected {
+            return Err(format!(
+                "{id} runs configuration {:?}, its log says {expected:?}",
+                raft.configuration().latest
+            ));
+        }
+        if leads {
+            // Committed as far as anyone knows: a new leader may not know it yet.
+            let committed = raft.commit_index().max(checks.committed.len() as Index);
+            let uncommitted = (log.slice(committed + 1, log.last_index()).iter())
+                .filter(|e| matches!(e.data, EntryData::Config(_)))
+                .count();
+            if uncommitted > 1 {
+                return Err(format!(
+                    "leader {id} has {uncommitted} uncommitted configurations"
+                ));
+            }
+        }
+        // A new voter held the leader's log as it was when its last catch-up round
+        // began, less than an election timeout ago, and that log held everything
+        // committed then.
+        let caught_up_floor =
+            checks.committed_at(now.saturating_sub(self.config.election_timeout_min));
+        for (index, voter) in promoted {
+            let v = self
+                .ids
+                .iter()
+                .position(|s| *s == voter)
+                .expect("known server");
+            let holds = match &self.servers[v].raft {
+                Some(r) => r.log().last_index(),
+                None => self.servers[v].disk_last_index(),
+            };
+            if holds < caught_up_floor {
+                return Err(format!(
+                    "leader {id} made {voter} a voter at index {index} while {voter}'s log \
+                     ends at {holds}, short of the {caught_up_floor} entries committed an \
+                     election timeout earlier"
+                ));
+            }
+        }
+        // State machine safety: whatever any server considers committed is one sequence.
+        let raft = self.servers[i].raft.as_ref().expect("alive");
+        let log = raft.log();
+        let commit = raft.commit_index();
+        let term = raft.term();
+        if leads && commit > self.servers[i].checked_commit && log.term_at(commit) != Some(term) {
+            // §5.4.2: a leader commits by counting replicas only entries of its own term.
+            return Err(format!(
+                "leader {id} of term {term} committed entry {commit} of term {:?} by counting",
+                log.term_at(commit)
+            ));
+        }
+        if leads && commit > self.servers[i].checked_commit {
+            // Commitment means durable on a majority: on disks that a power loss spares.
+            let term_at = log.term_at(commit);
+            let holders = (raft.voters().iter())
+                .filter_map(|v| self.servers.iter().find(|s| s.id == *v))
+                .filter(|s| s.disk.durable_term_at(commit) == term_at)
+                .count();
+            if holders < raft.voters().len() / 2 + 1 {
+                return Err(format!(
+                    "leader {id} committed {commit} (term {term_at:?}) with it on the disks \
+                     of only {holders} of its voters {:?}",
+                    raft.voters()
+                ));
+            }
+        }
+        if commit > log.last_index() {
+            return Err(format!("{id} committed past its log"));
+        }
+        let from = self.servers[i].checked_commit + 1;
+        let checks = &mut self.checks;
+        for entry in log.slice(from, commit) {
+            let index = entry.index;
+            match checks.committed.get(index as usize - 1) {
+                Some(c) if c != entry => {
+                    return Err(format!("{id} committed a different entry at {index}"));
+                }
+                Some(_) => {}
+                None => checks.record_commit(entry, term, now),
+            }
+        }
+        let server = &mut self.servers[i];
+        server.checked_terms = terms;
+        server.checked_commit = server.checked_commit.max(commit);
+        Ok(())
+    }
+}
+
+/// A message may leave `server` only once what it speaks for is durable: the sender's
+/// term (Figure 2: persistent state is updated before responding), a vote, and the
+/// entries an acknowledgement claims.
+pub(super) fn durable_before_sent(
+    server: &Server,
+    to: &NodeId,
+    msg: &Message,
+) -> Result<(), String> {
+    let disk = server.disk.durable_hard_state();
+    let ahead_of_disk = match msg {
+        // A pre-vote names a term nobody has entered.
+        Message::RequestVote { pre_vote: true, .. }
+        | Message::RequestVoteResponse { pre_vote: true, .. } => None,
+        Message::RequestVoteResponse {
+            term,
+            granted: true,
+            ..
+        } if *term == disk.term && disk.voted_for.as_ref() != Some(to) => Some(format!(
+            "a vote for {to} in term {term}, its disk holding a vote for {:?},",
+            disk.voted_for
+        )),
+        Message::AppendEntriesResponse {
+            success: true,
+            match_index,
+            ..
+        } => {
+            let raft = server.raft.as_ref().expect("running");
+            let in_log = raft.log().term_at(*match_index);
+            (server.disk.durable_term_at(*match_index) != in_log)
+                .then(|| format!("an acknowledgement of entry {match_index} (term {in_log:?})"))
+        }
+        _ => None,
+    };
+    let term_ahead = !matches!(
+        msg,
+        Message::RequestVote { pre_vote: true, .. }
+            | Message::RequestVoteResponse { pre_vote: true, .. }
+    ) && msg.term() > disk.term;
+    match (ahead_of_disk, term_ahead) {
+        (Some(what), _) => Err(format!("{} sent {to} {what} ahead of its disk", server.id)),
+        (None, true) => Err(format!(
+            "{} sent {to} a message of term {} while its disk says term {}",
+            server.id,
+            msg.term(),
+            disk.term
+        )),
+        (None, false) => Ok(()),
+    }
+}
+
+/// The configuration in force after `entries`: the last one among them, or `bootstrap`.
+fn latest_config(entries: &[Entry], bootstrap: &Configuration) -> Configuration {
+    (entries.iter().rev())
+        .find_map(|e| match &e.data {
+            EntryData::Config(c) => Some(c.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| bootstrap.clone())
+}

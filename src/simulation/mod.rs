@@ -1,0 +1,662 @@
+//! Deterministic simulation of whole clusters, in process.
+//!
+//! A seeded random schedule drives clusters of the real core, with the node's own
+//! request path ([`crate::node::requests`]) and state machine
+//! ([`crate::node::state_machine`]) around each server, over a simulated network that
+//! carries the node's wire format and delays, reorders, drops and partitions messages.
+//! Each server has a slow disk ([`disk`]): its writes stay pending for a while and a
+//! crash is a power loss that drops them, and crashes favour servers with writes
+//! pending. Servers freeze for longer than an election timeout, their inbox queued,
+//! and resume with their clock jumped. Each server's state machine runs when it gets
+//! to, as the node's thread does, lagging the commit index. Clients ([`clients`]) send
+//! reads, writes and cas to any server, and their history is checked for
+//! linearizability by the runner's checker at the end of the run. With membership on,
+//! five servers start with three voters and an operator sends admin requests through the
+//! same request path.
+//!
+//! After every step the checks of Raft's safety properties run ([`checks`]).
+//!
+//! `RAFT_SIM_SEEDS=N` runs N seeds per test (default: each test's own); `RAFT_SIM_SEED=S`
+//! replays one.
+
+mod checks;
+mod clients;
+mod disk;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+use crate::node::requests::{Outgoing, Requests};
+use crate::node::state_machine::StateMachine;
+use crate::protocol::{self, Inbound};
+use crate::raft::{Config, Configuration, Index, NodeId, Raft, Role, Term};
+use clients::Clients;
+use disk::{SlowDisk, Write};
+
+/// How hostile one simulated run is.
+#[derive(Clone, Debug)]
+pub struct Faults {
+    pub drop_rate: f64,
+    pub max_delay_ms: u64,
+    pub partitions: bool,
+    /// Chance per simulated millisecond that some server loses power.
+    pub crash_rate: f64,
+    /// Chance per simulated millisecond that some server freezes.
+    pub pause_rate: f64,
+    /// The slowest a disk write gets.
+    pub slowest_disk_ms: u64,
+    /// Start with three voters and change the membership at random.
+    pub membership: bool,
+}
+
+/// One of the standard settings the simulation runs under.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub name: &'static str,
+    pub nodes: usize,
+    pub faults: Faults,
+    pub config: Config,
+}
+
+impl Profile {
+    /// The standard profiles: every test cycles its seeds through them.
+    pub fn standard() -> Vec<Profile> {
+        let hostile = Faults {
+            drop_rate: 0.05,
+            max_delay_ms: 30,
+            partitions: true,
+            crash_rate: 0.002,
+            pause_rate: 0.001,
+            slowest_disk_ms: 30,
+            membership: false,
+        };
+        vec![
+            Profile {
+                name: "3 servers",
+                nodes: 3,
+                faults: hostile.clone(),
+                config: Config::default(),
+            },
+            Profile {
+                name: "5 servers",
+                nodes: 5,
+                faults: hostile.clone(),
+                config: Config::default(),
+            },
+            Profile {
+                name: "5 servers, membership changes",
+                nodes: 5,
+                faults: Faults {
+                    membership: true,
+                    ..hostile.clone()
+                },
+                config: Config::default(),
+            },
+            Profile {
+                // Without pre-vote and check-quorum (the node's --no-pre-vote and
+                // --no-check-quorum) terms move more and a deposed leader keeps leading
+                // its side of a partition; more crashes and drops on top.
+                name: "3 servers, no pre-vote or check-quorum, more crashes",
+                nodes: 3,
+                faults: Faults {
+                    drop_rate: 0.1,
+                    max_delay_ms: 40,
+                    crash_rate: 0.004,
+                    ..hostile
+                },
+                config: Config {
+                    pre_vote: false,
+                    check_quorum: false,
+                    ..Config::default()
+                },
+            },
+        ]
+    }
+}
+
+/// Where a message goes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Endpoint {
+    Server(usize),
+    Client(String),
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct InFlight {
+    deliver_at: u64,
+    seq: u64,
+    /// The sending server; None for a client.
+    from: Option<usize>,
+    to: Endpoint,
+    /// The whole envelope, as the node would print it.
+    line: String,
+}
+
+struct Server {
+    id: NodeId,
+    /// None while crashed.
+    raft: Option<Raft>,
+    requests: Requests,
+    machine: StateMachine,
+    disk: SlowDisk,
+    /// Frozen until then: nothing runs and messages queue in `inbox`.
+    paused_until: Option<u64>,
+    inbox: Vec<String>,
+    /// The state machine thread is busy (or not scheduled) until then: it lags the
+    /// commit index, now and then by a lot.
+    machine_busy_until: u64,
+    /// The terms of this server's log as last checked, to check only what changed.
+    checked_terms: Vec<Term>,
+    checked_commit: Index,
+}
+
+impl Server {
+    fn running(&self) -> bool {
+        self.raft.is_some() && self.paused_until.is_none()
+    }
+
+    fn disk_last_index(&self) -> Index {
+        self.disk.durable_last_index()
+    }
+}
+
+/// The operator's name on the network, and its admin requests in progress.
+const OPERATOR: &str = "operator";
+
+pub struct Simulation {
+    rng: StdRng,
+    now: u64,
+    config: Config,
+    faults: Faults,
+    servers: Vec<Server>,
+    ids: Vec<NodeId>,
+    network: BinaryHeap<Reverse<InFlight>>,
+    msg_seq: u64,
+    /// `cut[a][b]`: messages from a to b are dropped.
+    cut: Vec<Vec<bool>>,
+    clients: Clients,
+    /// The configuration every server starts from.
+    bootstrap: Configuration,
+    /// Admin requests sent, by msg_id: the action and the server it names.
+    admin_sent: HashMap<u64, (&'static str, NodeId)>,
+    next_admin_msg: u64,
+    /// Admin requests answered ok, by action.
+    pub admin_done: BTreeMap<&'static str, usize>,
+    checks: checks::Checks,
+}
+
+impl Simulation {
+    pub fn new(seed: u64, profile: &Profile) -> Self {
+        let nodes = profile.nodes;
+        let ids: Vec<NodeId> = (0..nodes).map(|i| format!("n{i}")).collect();
+        let voters = if profile.faults.membership {
+            3.min(nodes)
+        } else {
+            nodes
+        };
+        let bootstrap = Configuration::with_voters(ids[..voters].iter().cloned());
+        let mut sim = Simulation {
+            rng: StdRng::seed_from_u64(seed),
+            now: 0,
+            config: profile.config.clone(),
+            faults: profile.faults.clone(),
+            servers: Vec::new(),
+            ids: ids.clone(),
+            network: BinaryHeap::new(),
+            msg_seq: 0,
+            cut: vec![vec![false; nodes]; nodes],
+            clients: Clients::new(2 * nodes),
+            bootstrap: bootstrap.clone(),
+            admin_sent: HashMap::new(),
+            next_admin_msg: 0,
+            admin_done: BTreeMap::new(),
+            checks: checks::Checks::new(bootstrap),
+        };
+        for id in ids {
+            let disk = SlowDisk::new(profile.faults.slowest_disk_ms);
+            let server = sim.boot(id, disk);
+            sim.servers.push(server);
+        }
+        sim
+    }
+
+    /// A server starting from what its disk holds.
+    fn boot(&mut self, id: NodeId, disk: SlowDisk) -> Server {
+        let recovered = disk.load();
+        let recovered_up_to = recovered.entries.len() as Index;
+        let raft = Raft::new(
+            id.clone(),
+            self.bootstrap.clone(),
+            self.config.clone(),
+            recovered,
+            self.rng.gen(),
+            self.now,
+        );
+        Server {
+            requests: Requests::new(self.ids.clone(), &self.config, false, self.rng.gen()),
+            machine: StateMachine::new(id.clone(), recovered_up_to, &self.config),
+            id,
+            raft: Some(raft),
+            disk,
+            paused_until: None,
+            inbox: Vec::new(),
+            machine_busy_until: 0,
+            checked_terms: Vec::new(),
+            checked_commit: 0,
+        }
+    }
+
+    /// Runs for `duration_ms` of simulated time, then heals everything and lets the
+    /// cluster settle, then checks the clients' history. Returns the first safety
+    /// violation found.
+    pub fn run(&mut self, duration_ms: u64) -> Result<(), String> {
+        while self.now < duration_ms {
+            self.now += 1;
+            self.inject_faults();
+            self.change_membership();
+            self.step()?;
+        }
+        self.heal_all();
+        let end = self.now + 3_000;
+        while self.now < end {
+            self.now += 1;
+            self.step()?;
+        }
+        self.check_history()
+    }
+
+    /// After healing, the cluster should have committed something and answered clients.
+    pub fn made_progress(&self) -> bool {
+        self.checks.committed_len() > 0
+            && (self.clients.history().iter()).any(|e| e.kind == harness::history::EventType::Ok)
+    }
+
+    fn step(&mut self) -> Result<(), String> {
+        for i in 0..self.servers.len() {
+            if self.servers[i].paused_until.is_some_and(|t| t <= self.now) {
+                self.resume(i)?;
+            }
+        }
+        self.clients.expire(self.now, &mut self.rng);
+        let committed = self.checks.committed_len() as Index;
+        for request in (self.clients).invoke(self.now, committed, &self.ids, &mut self.rng) {
+            let line = protocol::envelope(&request.client, &self.ids[request.node], request.body);
+            self.send(None, Endpoint::Server(request.node), line);
+        }
+        self.deliver_due()?;
+        for i in 0..self.servers.len() {
+            if !self.servers[i].running() {
+                continue;
+            }
+            self.servers[i]
+                .raft
+                .as_mut()
+                .expect("running")
+                .tick(self.now);
+            self.settle(i)?;
+        }
+        Ok(())
+    }
+
+    fn inject_faults(&mut self) {
+        let n = self.servers.len();
+        if self.faults.partitions && self.rng.gen_bool(0.002) {
+            if self.rng.gen_bool(0.5) {
+                self.heal_partition();
+            } else {
+                // A random split into two sides, or the leader cut off from the rest;
+                // sometimes one-directional.
+                let leader = (0..n).find(|&i| {
+                    (self.servers[i].raft.as_ref()).is_some_and(|r| r.role() == Role::Leader)
+                });
+                let side: Vec<bool> = match leader {
+                    Some(l) if self.rng.gen_bool(0.3) => (0..n).map(|i| i == l).collect(),
+                    _ => (0..n).map(|_| self.rng.gen_bool(0.5)).collect(),
+                };
+                let one_way = self.rng.gen_bool(0.2);
+                for a in 0..n {
+                    for b in 0..n {
+                        self.cut[a][b] = side[a] != side[b] && (!one_way || side[a]);
+                    }
+                }
+            }
+        }
+        if self.rng.gen_bool(self.faults.crash_rate) {
+            // Power fails most often where it hurts: on a server with writes pending.
+            let pending: Vec<usize> = (0..n)
+                .filter(|&i| self.servers[i].raft.is_some() && self.servers[i].disk.has_pending())
+                .collect();
+            let victim = if !pending.is_empty() && self.rng.gen_bool(0.8) {
+                pending[self.rng.gen_range(0..pending.len())]
+            } else {
+                self.rng.gen_range(0..n)
+            };
+            self.crash(victim);
+        }
+        if self.rng.gen_bool(self.faults.pause_rate) {
+            let i = self.rng.gen_range(0..n);
+            if self.servers[i].running() {
+                // Frozen for longer than an election timeout.
+                let max = self.config.election_timeout_max;
+                self.servers[i].paused_until = Some(self.now + self.rng.gen_range(max..=3 * max));
+            }
+        }
+        for i in 0..n {
+            if self.servers[i].raft.is_none() && self.rng.gen_bool(0.01) {
+                self.restart(i);
+            }
+        }
+    }
+
+    fn heal_partition(&mut self) {
+        for row in &mut self.cut {
+            row.fill(false);
+        }
+    }
+
+    fn heal_all(&mut self) {
+        self.heal_partition();
+        for i in 0..self.servers.len() {
+            if self.servers[i].raft.is_none() {
+                self.restart(i);
+            }
+        }
+        self.faults.drop_rate = 0.0;
+    }
+
+    /// Power loss: the core, the state machine, the requests in progress, the inbox and
+    /// every write not yet durable are gone.
+    fn crash(&mut self, i: usize) {
+        let server = &mut self.servers[i];
+        server.raft = None;
+        server.disk.power_loss();
+        server.paused_until = None;
+        server.inbox.clear();
+        server.checked_commit = 0;
+    }
+
+    fn restart(&mut self, i: usize) {
+        let id = self.servers[i].id.clone();
+        let disk = std::mem::replace(&mut self.servers[i].disk, SlowDisk::new(0));
+        let mut server = self.boot(id, disk);
+        server.checked_terms = std::mem::take(&mut self.servers[i].checked_terms);
+        self.servers[i] = server;
+    }
+
+    /// A frozen server wakes up with its clock jumped: its timers and its queued inbox
+    /// race, so either may come first.
+    fn resume(&mut self, i: usize) -> Result<(), String> {
+        self.servers[i].paused_until = None;
+        let tick_first = self.rng.gen_bool(0.5);
+        if tick_first {
+            self.servers[i].raft.as_mut().expect("alive").tick(self.now);
+            self.settle(i)?;
+        }
+        for line in std::mem::take(&mut self.servers[i].inbox) {
+            self.handle(i, &line)?;
+        }
+        if !tick_first {
+            self.servers[i].raft.as_mut().expect("alive").tick(self.now);
+            self.settle(i)?;
+        }
+        Ok(())
+    }
+
+    /// The operator: now and then sends a random server an admin request (sometimes
+    /// two at once), which the request path forwards to the leader; and it likes to
+    /// catch a leader that has just been elected.
+    fn change_membership(&mut self) {
+        if !self.faults.membership {
+            return;
+        }
+        let fresh_leader = (self.checks.newest_leader())
+            .filter(|(_, since)| self.now < since + 20)
+            .and_then(|(id, _)| self.ids.iter().position(|s| *s == id));
+        let (count, target) = match fresh_leader {
+            Some(leader) if self.rng.gen_bool(0.05) => (1, Some(leader)),
+            _ if self.rng.gen_bool(0.004) => (if self.rng.gen_bool(0.3) { 2 } else { 1 }, None),
+            _ => return,
+        };
+        for _ in 0..count {
+            let via = target.unwrap_or_else(|| self.rng.gen_range(0..self.ids.len()));
+            let node = self.ids[self.rng.gen_range(0..self.ids.len())].clone();
+            let action = [
+                "add_voter",
+                "add_non_voter",
+                "remove_server",
+                "transfer_leadership",
+            ][self.rng.gen_range(0..4)];
+            self.next_admin_msg += 1;
+            let msg_id = self.next_admin_msg;
+            self.admin_sent.insert(msg_id, (action, node.clone()));
+            let body = json!({"type": action, "msg_id": msg_id, "node": node});
+            let line = protocol::envelope(OPERATOR, &self.ids[via], body);
+            self.send(None, Endpoint::Server(via), line);
+        }
+    }
+
+    fn send(&mut self, from: Option<usize>, to: Endpoint, line: String) {
+        let between_servers = from.is_some() && matches!(to, Endpoint::Server(_));
+        if between_servers && self.rng.gen_bool(self.faults.drop_rate) {
+            return;
+        }
+        let delay = self.rng.gen_range(1..=self.faults.max_delay_ms);
+        self.msg_seq += 1;
+        self.network.push(Reverse(InFlight {
+            deliver_at: self.now + delay,
+            seq: self.msg_seq,
+            from,
+            to,
+            line,
+        }));
+    }
+
+    fn deliver_due(&mut self) -> Result<(), String> {
+        while (self.network.peek()).is_some_and(|m| m.0.deliver_at <= self.now) {
+            let Reverse(m) = self.network.pop().expect("peeked");
+            match m.to {
+                Endpoint::Client(name) => {
+                    let Ok(envelope) = serde_json::from_str::<Value>(&m.line) else {
+                        return Err(format!("{name} got a line that is not JSON: {}", m.line));
+                    };
+                    let body = &envelope["body"];
+                    let read = self.clients.receive(&name, body, self.now, &mut self.rng);
+                    if let Some((key, seen, floor)) = read {
+                        self.checks.check_read(&key, &seen, floor)?;
+                    }
+                }
+                Endpoint::Server(to) => {
+                    if m.from.is_some_and(|from| self.cut[from][to]) {
+                        continue;
+                    }
+                    let server = &mut self.servers[to];
+                    if server.raft.is_none() {
+                        continue;
+                    }
+                    if server.paused_until.is_some() {
+                        server.inbox.push(m.line);
+                        continue;
+                    }
+                    self.handle(to, &m.line)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Server `i` handles one inbound line, as the node's service thread does.
+    fn handle(&mut self, i: usize, line: &str) -> Result<(), String> {
+        let now = self.now;
+        let server = &mut self.servers[i];
+        let raft = server.raft.as_mut().expect("alive");
+        let out = match protocol::parse(line) {
+            Ok(Inbound::Raft { from, msg }) => {
+                raft.step(&from, msg, now);
+                Vec::new()
+            }
+            Ok(Inbound::Client { origin, request }) => {
+                (server.requests).client_request(raft, origin, request, 0, now)
+            }
+            Ok(Inbound::Forward { forward, .. }) => server.requests.client_request(
+                raft,
+                forward.origin,
+                forward.request,
+                forward.hops,
+                now,
+            ),
+            other => return Err(format!("{} could not handle {line}: {other:?}", server.id)),
+        };
+        self.dispatch(i, out)?;
+        self.settle(i)
+    }
+
+    /// Carries out what server `i` has to do after a change, as the node's threads
+    /// would: hands writes to its disk, reports the durable ones, sends what the core
+    /// lets out, routes held requests, answers admin requests, and sometimes runs the
+    /// state machine. Then checks the cluster.
+    fn settle(&mut self, i: usize) -> Result<(), String> {
+        if !self.servers[i].running() {
+            return Ok(());
+        }
+        let now = self.now;
+        let machine_lag = if self.rng.gen_bool(0.05) {
+            self.rng.gen_range(20..=150)
+        } else {
+            self.rng.gen_range(0..=2)
+        };
+        let server = &mut self.servers[i];
+        let raft = server.raft.as_mut().expect("running");
+        if let Some(hs) = raft.take_hard_state() {
+            server.disk.submit(Write::HardState(hs), now, &mut self.rng);
+        }
+        if let Some(entries) = raft.take_log_write() {
+            server
+                .disk
+                .submit(Write::Entries(entries), now, &mut self.rng);
+        }
+        for write in server.disk.complete_due(now) {
+            match write {
+                Write::HardState(hs) => raft.hard_state_written(&hs),
+                Write::Entries(entries) => {
+                    let last = entries.last().expect("writes are non-empty");
+                    raft.log_written(last.index, last.term);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if server
+            .requests
+            .parked_due(raft, now)
+            .is_some_and(|at| at <= now)
+        {
+            out.extend(server.requests.route_parked(raft, now));
+        }
+        out.extend(server.requests.take_admin_answers(raft));
+        if now >= server.machine_busy_until {
+            if let Some(batch) = server.requests.take_batch(raft) {
+                out.extend(server.machine.apply(batch));
+                server.machine_busy_until = now + machine_lag;
+            }
+        }
+        for p in 0..self.ids.len() {
+            if p == i {
+                continue;
+            }
+            let mut lines = Vec::new();
+            loop {
+                let server = &mut self.servers[i];
+                let raft = server.raft.as_mut().expect("running");
+                let Some(msg) = raft.poll_peer(&self.ids[p], now) else {
+                    break;
+                };
+                checks::durable_before_sent(server, &self.ids[p], &msg)?;
+                lines.push(protocol::envelope(
+                    &self.ids[i],
+                    &self.ids[p],
+                    protocol::raft_body(&msg),
+                ));
+            }
+            for line in lines {
+                self.send(Some(i), Endpoint::Server(p), line);
+            }
+        }
+        self.dispatch(i, out)?;
+        self.check(i)
+    }
+
+    /// Sends what server `i`'s request path or state machine produced. An answer to the
+    /// operator is checked on the spot: a change reported done must be in force in the
+    /// answering leader's committed configuration.
+    fn dispatch(&mut self, i: usize, out: Vec<Outgoing>) -> Result<(), String> {
+        for Outgoing { to, body } in out {
+            if to == OPERATOR {
+                self.check_admin_answer(i, &body)?;
+                continue;
+            }
+            let line = protocol::envelope(&self.ids[i], &to, body);
+            let endpoint = match self.ids.iter().position(|id| *id == to) {
+                Some(server) => Endpoint::Server(server),
+                None => Endpoint::Client(to),
+            };
+            self.send(Some(i), endpoint, line);
+        }
+        Ok(())
+    }
+
+    fn check_admin_answer(&mut self, i: usize, body: &Value) -> Result<(), String> {
+        let kind = body["type"].as_str().unwrap_or("");
+        let Some(msg_id) = body["in_reply_to"].as_u64() else {
+            return Err(format!("an admin answer without in_reply_to: {body}"));
+        };
+        let Some(&(action, ref node)) = self.admin_sent.get(&msg_id) else {
+            return Err(format!("an answer to no admin request: {body}"));
+        };
+        if kind != format!("{action}_ok") {
+            return Ok(());
+        }
+        *self.admin_done.entry(action).or_default() += 1;
+        let server = &self.servers[i];
+        let committed = server
+            .raft
+            .as_ref()
+            .expect("alive")
+            .configuration()
+            .committed
+            .1;
+        let in_force = match action {
+            "add_voter" => committed.is_voter(node),
+            "add_non_voter" => committed.non_voters.contains(node),
+            "remove_server" => !committed.is_member(node),
+            _ => true,
+        };
+        if !in_force {
+            return Err(format!(
+                "{} answered {action} {node} ok, but its committed configuration is {committed:?}",
+                server.id
+            ));
+        }
+        Ok(())
+    }
+
+    /// The clients' whole history must be linearizable, key by key.
+    fn check_history(&self) -> Result<(), String> {
+        let report = harness::checker::check(self.clients.history(), Duration::from_secs(20));
+        let invalid =
+            (report.keys.iter()).find(|k| k.validity == harness::checker::Validity::Invalid);
+        match invalid {
+            Some(key) => Err(format!(
+                "client history not linearizable on key {}: {}",
+                key.key,
+                key.reason.as_deref().unwrap_or("")
+            )),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The healthy cluster must stay safe on every seed of every standard profile, and
+//! every planted bug of the catalogue ([`InjectedBug`]) must be caught by the same
+//! randomized simulation within [`MAX_SEEDS`] seeds.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::sync::Mutex;
+
+use super::*;
+use crate::raft::InjectedBug;
+
+/// How long each run lasts before the faults stop and the cluster settles.
+const DURATION_MS: u64 = 6_000;
+/// A planted bug must be caught within this many seeds.
+const MAX_SEEDS: u64 = 200;
+
+/// `RAFT_SIM_SEED` replays one seed; `RAFT_SIM_SEEDS` overrides how many run.
+fn seeds(default: u64) -> Vec<u64> {
+    if let Ok(seed) = std::env::var("RAFT_SIM_SEED") {
+        return vec![seed.parse().expect("RAFT_SIM_SEED is a number")];
+    }
+    let count = std::env::var("RAFT_SIM_SEEDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default);
+    (0..count).collect()
+}
+
+/// Writes past the test harness's capture, so the line shows in `cargo test` output.
+fn report(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Runs the healthy cluster under `profile` over the seeds: fails on the first
+/// violation, or when too few runs got work done. Returns the admin requests done.
+fn run_healthy(profile: &Profile, default_seeds: u64) -> BTreeMap<&'static str, usize> {
+    let mut progressed = 0;
+    let mut admin_done = BTreeMap::new();
+    let all = seeds(default_seeds);
+    for &seed in &all {
+        let mut sim = Simulation::new(seed, profile);
+        if let Err(violation) = sim.run(DURATION_MS) {
+            panic!(
+                "{}, seed {seed}: {violation} (replay: RAFT_SIM_SEED={seed})",
+                profile.name
+            );
+        }
+        progressed += sim.made_progress() as usize;
+        for (action, n) in sim.admin_done {
+            *admin_done.entry(action).or_insert(0) += n;
+        }
+    }
+    // Faults end before the settling period, so nearly every run must get work done.
+    assert!(
+        progressed * 10 >= all.len() * 9,
+        "{}: only {progressed} of {} runs made progress",
+        profile.name,
+        all.len()
+    );
+    admin_done
+}
+
+#[test]
+fn three_servers_stay_safe() {
+    run_healthy(&Profile::standard()[0], 100);
+}
+
+#[test]
+fn five_servers_stay_safe() {
+    run_healthy(&Profile::standard()[1], 60);
+}
+
+#[test]
+fn membership_changes_stay_safe() {
+    let done = run_healthy(&Profile::standard()[2], 80);
+    let total: usize = done.values().sum();
+    report(&format!(
+        "membership simulation: admin requests done {done:?}"
+    ));
+    if std::env::var("RAFT_SIM_SEED").is_err() {
+        assert!(
+            total > 100,
+            "only {total} membership changes done: {done:?}"
+        );
+        assert!(
+            done.len() == 4,
+            "some kind of change never succeeded: {done:?}"
+        );
+    }
+}
+
+#[test]
+fn three_servers_without_pre_vote_or_check_quorum_stay_safe() {
+    run_healthy(&Profile::standard()[3], 60);
+}
+
+/// Runs the ordinary simulation with `bug` switched on, seed after seed, each seed under
+/// the next standard profile. Returns the first seed that broke a check, with the
+/// profile and the violation.
+fn catch(bug: InjectedBug) -> Option<(u64, &'static str, String)> {
+    let profiles = Profile::standard();
+    seeds(MAX_SEEDS).into_iter().find_map(|seed| {
+        let mut profile = profiles[seed as usize % profiles.len()].clone();
+        profile.config.injected_bug = Some(bug);
+        // The fixed default timing: adaptive timeouts grow with the simulated delays and
+        // make leader changes, and so the windows many bugs need, rarer.
+        profile.config.adaptive_election_timeout = false;
+        profile.config.adaptive_heartbeat = false;
+        let mut sim = Simulation::new(seed, &profile);
+        sim.run(DURATION_MS).err().map(|e| (seed, profile.name, e))
+    })
+}
+
+/// Seeds each planted bug needed (None: not caught), as the tests finish.
+static CAUGHT: Mutex<Vec<(InjectedBug, Option<u64>)>> = Mutex::new(Vec::new());
+
+/// Catches `bug` or fails; the last planted-bug test to finish prints the summary.
+fn planted(bug: InjectedBug) {
+    let found = catch(bug);
+    let needed = found.as_ref().map(|(seed, _, _)| seed + 1);
+    match &found {
+        Some((seed, profile, violation)) => report(&format!(
+            "planted bug {bug:?}: caught after {} seeds ({profile}, RAFT_SIM_SEED={seed}): \
+             {violation}",
+            seed + 1
+        )),
+        None => report(&format!(
+            "planted bug {bug:?}: NOT caught in {MAX_SEEDS} seeds"
+        )),
+    }
+    let mut caught = CAUGHT.lock().unwrap_or_else(|p| p.into_inner());
+    caught.push((bug, needed));
+    if caught.len() == InjectedBug::ALL.len() {
+        let mut seeds: Vec<u64> = caught.iter().filter_map(|(_, s)| *s).collect();
+        seeds.sort_unstable();
+        let median = seeds
+            .get(seeds.len().saturating_sub(1) / 2)
+            .copied()
+            .unwrap_or(0);
+        report(&format!(
+            "planted bugs: {}/{} caught; seeds to catch: median {median}, worst {}",
+            seeds.len(),
+            caught.len(),
+            seeds.last().copied().unwrap_or(0)
+        ));
+    }
+    drop(caught);
+    assert!(
+        found.is_some(),
+        "planted bug {bug:?} went unnoticed for {MAX_SEEDS} seeds"
+    );
+}
+
+macro_rules! planted_bug_tests {
+    ($($test:ident: $bug:ident,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                planted(InjectedBug::$bug);
+            }
+        )*
+
+        /// Every entry of the catalogue has its test above.
+        #[test]
+        fn every_planted_bug_has_a_test() {
+            let tested = [$(InjectedBug::$bug),*];
+            for bug in InjectedBug::ALL {
+                assert!(tested.contains(&bug), "{bug:?} has no test");
+            }
+            assert_eq!(tested.len(), InjectedBug::ALL.len());
+        }
+    };
+}
+
+planted_bug_tests! {
+    catches_votes_without_the_up_to_date_check: VoteWithoutUpToDateCheck,
+    catches_two_votes_in_one_term: VoteTwiceInTerm,
+    catches_votes_before_they_are_durable: VoteNotPersisted,
+    catches_truncation_by_a_stale_append: StaleAppendTruncates,
+    catches_an_uncapped_follower_commit_index: FollowerCommitNotCapped,
+    catches_acknowledgements_before_the_disk: FollowerAcksBeforeDurable,
+    catches_a_leader_counting_entries_not_on_its_disk: LeaderCountsNonDurable,
+    catches_commitment_of_an_earlier_term_by_counting: CommitWithoutCurrentTermCheck,
+    catches_a_stale_log_write_report: StaleLogWriteAccepted,
+    catches_a_read_index_before_the_noop_commits: ReadIndexBeforeNoopCommit,
+    catches_reads_without_confirmation: ReadWithoutConfirmation,
+    catches_reads_before_the_state_machine_applies: ReadBeforeApplied,
+    catches_a_config_change_before_the_own_term_commit: ConfigChangeBeforeOwnTermCommit,
+    catches_two_uncommitted_configurations: MultipleUncommittedConfigs,
+    catches_no_fallback_after_truncation: NoConfigFallbackOnTruncation,
+    catches_a_removed_leader_counting_itself: RemovedLeaderCountsItself,
+    catches_a_staging_server_promoted_early: StagingPromotedEarly,
+    catches_answers_before_commit: AnswerBeforeCommit,
+    catches_a_definite_error_after_forwarding: DefiniteErrorAfterForward,
+    catches_a_held_request_sent_twice: ParkedRequestSentTwice,
+}
