@@ -36,7 +36,7 @@ for faults in none partition; do
                 --latency "$latency" --latency-dist "$dist" "${nemesis[@]}" "$@" \
                 >"$out" 2>&1 || true
             verdict=$(sed -n 's/^verdict: \([a-z]*\).*/\1/p' "$out")
-            ok=$(sed -n 's/^availability: \([0-9.]*\) ok.*/\1/p' "$out")
+            ok=$(sed -n 's/^availability: \([0-9.]*\).*/\1/p' "$out")
             [ "$verdict" = valid ] || all_valid=false
             if [ "$latency" = 0 ]; then
                 base=$ok
