@@ -12,8 +12,11 @@ const USAGE: &str = "\
 usage: raft-ng [options]
   Speaks Maelstrom's lin-kv protocol on stdin/stdout; logs go to stderr.
 options:
-  --election-timeout MIN-MAX   randomized election timeout in ms (default 150-300)
-  --heartbeat-interval MS      leader heartbeat period (default 50)
+  --election-timeout MIN-MAX   fixed randomized election timeout in ms (default:
+                               at least 150-300, longer as measured round trips
+                               need, and backing off after failed campaigns)
+  --heartbeat-interval MS      fixed leader heartbeat period (default: at least 50,
+                               longer as measured round trips allow)
   --max-in-flight N            AppendEntries with entries in flight per peer (default 8)
   --max-batch N                entries per AppendEntries at most (default 512)
   --no-pre-vote                campaign without a pre-vote round
@@ -44,9 +47,11 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
                 {
                     bail!("--election-timeout wants 0 < MIN <= MAX, got {v:?}");
                 }
+                options.raft.adaptive_election_timeout = false;
             }
             "--heartbeat-interval" => {
-                options.raft.heartbeat_interval = number(&flag, &value(&flag)?)?.max(1)
+                options.raft.heartbeat_interval = number(&flag, &value(&flag)?)?.max(1);
+                options.raft.adaptive_heartbeat = false;
             }
             "--max-in-flight" => {
                 options.raft.max_in_flight = number(&flag, &value(&flag)?)?.max(1) as usize
@@ -79,6 +84,7 @@ fn number(flag: &str, text: &str) -> Result<u64> {
 }
 
 fn main() -> ExitCode {
+    node::abort_on_panic();
     let options = match parse_args(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(e) => {
@@ -92,5 +98,36 @@ fn main() -> ExitCode {
             eprintln!("raft-ng: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Options {
+        parse_args(args.iter().map(|a| a.to_string())).unwrap()
+    }
+
+    #[test]
+    fn timing_adapts_unless_a_flag_fixes_it() {
+        let default = parse(&[]);
+        assert!(default.raft.adaptive_election_timeout && default.raft.adaptive_heartbeat);
+
+        let fixed = parse(&["--election-timeout", "1000-2000"]);
+        assert!(!fixed.raft.adaptive_election_timeout);
+        assert!(fixed.raft.adaptive_heartbeat);
+        assert_eq!(
+            (
+                fixed.raft.election_timeout_min,
+                fixed.raft.election_timeout_max
+            ),
+            (1000, 2000)
+        );
+
+        let fixed = parse(&["--heartbeat-interval", "20"]);
+        assert!(fixed.raft.adaptive_election_timeout);
+        assert!(!fixed.raft.adaptive_heartbeat);
+        assert_eq!(fixed.raft.heartbeat_interval, 20);
     }
 }

@@ -324,6 +324,7 @@ mod tests {
             last_log_term: 2,
             pre_vote: true,
             transfer: false,
+            sent_at: 5,
         };
         let line = envelope("n1", "n0", raft_body(&msg));
         assert_eq!(

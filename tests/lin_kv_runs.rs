@@ -129,6 +129,28 @@ fn five_nodes_with_partitions() {
     lin_kv("5-partition", "5", "30", "partition", "3", "5", false);
 }
 
+/// Maelstrom's Raft chapter runs with latency. At 100 ms each way a round trip (200 ms)
+/// outlasts the default election timeout: the timing must follow the network, with no
+/// flag given.
+#[test]
+fn five_nodes_with_100_ms_latency() {
+    let args = [
+        "--node-count",
+        "5",
+        "--concurrency",
+        "2n",
+        "--rate",
+        "100",
+        "--time-limit",
+        "20",
+        "--latency",
+        "100",
+        "--seed",
+        "5",
+    ];
+    run_valid("5-latency-100", &args);
+}
+
 #[test]
 fn five_durable_nodes_killed_and_restarted() {
     lin_kv("5-kill", "5", "30", "kill", "3", "7", true);

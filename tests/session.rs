@@ -281,3 +281,90 @@ fn admin_requests_change_and_show_the_configuration() {
     let read = node.call(json!({"type": "read", "msg_id": 14, "key": 1}));
     assert_eq!(read["value"], 1, "clients are served throughout");
 }
+
+#[test]
+fn a_line_of_invalid_utf8_is_skipped_and_the_next_request_answered() {
+    let mut node = Node::start(&[]);
+    init(&mut node);
+    node.stdin
+        .write_all(b"{\"src\": \"c1\", \"dest\": \"n0\", \"body\": \"\xff\xfe\"}\n")
+        .unwrap();
+    let reply = node.call(json!({"type": "write", "msg_id": 2, "key": 0, "value": 1}));
+    assert_eq!(reply, json!({"type": "write_ok", "in_reply_to": 2}));
+    assert!(
+        node.child.try_wait().unwrap().is_none(),
+        "the node is still running"
+    );
+}
+
+/// `raft_ng::node::abort_on_panic`, which the binary's `main` installs first, makes a
+/// panic in any thread end the process. The test runs itself again as a child that
+/// installs the hook, panics in a spawned thread and keeps its main thread alive: the
+/// child must die of SIGABRT at once. (The environment variable exists only in this
+/// test; the node has no way to be made to panic on purpose.)
+#[test]
+fn a_panic_in_any_thread_ends_the_process() {
+    const CHILD: &str = "RAFT_NG_SESSION_PANIC_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        raft_ng::node::abort_on_panic();
+        std::thread::spawn(|| panic!("a deliberate panic in a worker thread"));
+        // Without the hook the worker dies alone and this returns: the test passes,
+        // and the parent sees a clean exit.
+        std::thread::sleep(Duration::from_secs(20));
+        return;
+    }
+    let started = std::time::Instant::now();
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args(["a_panic_in_any_thread_ends_the_process", "--exact"])
+        .env(CHILD, "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run the child");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(6), "killed by SIGABRT: {status:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// n0, a voter of n0, n1, n2 as far as it knows, was removed while it was cut off. Its
+/// pre-vote is refused with the committed configuration that leaves it out: from then
+/// on it passes client requests to those voters instead of holding and failing them.
+#[test]
+fn a_server_removed_while_cut_off_learns_it_and_forwards_its_clients() {
+    let mut node = Node::start(&[]);
+    init_with(&mut node, &["n0", "n1", "n2"]);
+    let pre_vote = loop {
+        let message = node
+            .replies
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a pre-vote request");
+        if message["dest"] == "n1" && message["body"]["type"] == "request_vote" {
+            break message["body"].clone();
+        }
+    };
+    assert_eq!(pre_vote["pre_vote"], true, "{pre_vote}");
+    let refusal = json!({"type": "request_vote_response", "term": 3, "granted": false,
+        "pre_vote": true, "sent_at": pre_vote["sent_at"],
+        "removed": {"index": 9, "voters": ["n1", "n2"]}});
+    node.send_line(&json!({"src": "n1", "dest": "n0", "body": refusal}).to_string());
+
+    node.send(json!({"type": "read", "msg_id": 2, "key": 0}));
+    let forwarded = loop {
+        let message = node
+            .replies
+            .recv_timeout(Duration::from_secs(2))
+            .expect("the read passed on");
+        assert_ne!(message["dest"], "c1", "answered instead: {message}");
+        if message["body"]["type"] == "forward" {
+            break message;
+        }
+    };
+    assert!(
+        forwarded["dest"] == "n1" || forwarded["dest"] == "n2",
+        "{forwarded}"
+    );
+    // It does not campaign any more.
+    while let Ok(message) = node.replies.recv_timeout(Duration::from_secs(2)) {
+        assert_ne!(message["body"]["type"], "request_vote", "{message}");
+    }
+}

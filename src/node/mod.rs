@@ -45,17 +45,41 @@ pub struct Options {
     pub initial_voters: Option<usize>,
 }
 
+/// Makes a panic in any thread end the process, after the usual report on stderr: a
+/// node whose other threads ran on without the dead one would hold the lock, requests
+/// or leadership it can never serve again. `main` calls it first.
+pub fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
+}
+
 /// Serves Maelstrom's protocol on stdin/stdout until stdin closes.
 pub fn run(options: Options) -> Result<()> {
     let started = Instant::now();
-    let stdin = std::io::stdin();
+    let mut stdin = std::io::stdin().lock();
     let mut monitor: Option<Arc<Monitor>> = None;
-    for line in stdin.lock().lines() {
-        let line = line.context("reading stdin")?;
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        if stdin
+            .read_until(b'\n', &mut bytes)
+            .context("reading stdin")?
+            == 0
+        {
+            break;
+        }
+        // Bad bytes are bad input like any other: skipped, not fatal.
+        let Ok(line) = std::str::from_utf8(bytes.trim_ascii_end()) else {
+            eprintln!("skipped: a line that is not valid UTF-8");
+            continue;
+        };
         if line.trim().is_empty() {
             continue;
         }
-        let parsed = protocol::parse(&line);
+        let parsed = protocol::parse(line);
         let Some(node) = monitor.as_ref() else {
             match parsed {
                 Ok(Inbound::Init {
@@ -150,14 +174,7 @@ fn start(
         .collect();
     let machine = StateMachine::new(node_id, raft.log().last_index(), &options.raft);
     let requests = Requests::new(node_ids, &options.raft, options.verbose, rand::random());
-    let monitor = Arc::new(Monitor::new(
-        raft,
-        requests,
-        storage,
-        outbox,
-        started,
-        &options.raft,
-    ));
+    let monitor = Arc::new(Monitor::new(raft, requests, storage, outbox, started));
 
     for peer in peers {
         let m = Arc::clone(&monitor);

@@ -8,19 +8,22 @@ use std::time::{Duration, Instant};
 
 use super::requests::{Outgoing, Requests};
 use super::writer::Outbox;
-use crate::raft::{Config, Raft, Role, Term};
+use crate::raft::{Raft, Role, Term};
 use crate::storage::Storage;
+
+/// A lock is poisoned when a thread panicked holding it: what it guards may be half
+/// changed, and must not be used. The abort-on-panic hook ends the process before
+/// anyone can see a poisoned lock; this is the last line behind it.
+const POISONED: &str = "a thread panicked while holding a lock";
 
 pub struct Monitor {
     state: Mutex<State>,
     pub changed: Condvar,
     /// Locked after `state` when both are needed; the log sync thread holds it alone
     /// while it writes, so the leader's fsync runs outside the consensus lock.
-    pub storage: Mutex<Box<dyn Storage>>,
+    storage: Mutex<Box<dyn Storage>>,
     pub outbox: Outbox,
     started: Instant,
-    /// How long a leader's peer thread may sleep before a heartbeat is due.
-    pub heartbeat_interval: u64,
 }
 
 pub struct State {
@@ -38,7 +41,6 @@ impl Monitor {
         storage: Box<dyn Storage>,
         outbox: Outbox,
         started: Instant,
-        timing: &Config,
     ) -> Self {
         let logged = (raft.role(), raft.term());
         Monitor {
@@ -51,7 +53,6 @@ impl Monitor {
             storage: Mutex::new(storage),
             outbox,
             started,
-            heartbeat_interval: timing.heartbeat_interval,
         }
     }
 
@@ -68,9 +69,12 @@ impl Monitor {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().expect(POISONED)
+    }
+
+    /// The storage, locked after `state` when both are needed.
+    pub fn lock_storage(&self) -> MutexGuard<'_, Box<dyn Storage>> {
+        self.storage.lock().expect(POISONED)
     }
 
     /// Waits for a change or until `deadline` (ms on the core's clock).
@@ -80,16 +84,11 @@ impl Monitor {
         deadline: u64,
     ) -> MutexGuard<'a, State> {
         let timeout = Duration::from_millis(deadline.saturating_sub(self.now()).max(1));
-        match self.changed.wait_timeout(guard, timeout) {
-            Ok((guard, _)) => guard,
-            Err(poisoned) => poisoned.into_inner().0,
-        }
+        self.changed.wait_timeout(guard, timeout).expect(POISONED).0
     }
 
     pub fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.changed
-            .wait(guard)
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.changed.wait(guard).expect(POISONED)
     }
 
     /// After changing the core: make its term, vote and a follower's entries durable
@@ -107,7 +106,7 @@ impl Monitor {
             raft.take_log_write()
         };
         if hard_state.is_some() || entries.is_some() {
-            let mut storage = self.storage.lock().unwrap_or_else(|p| p.into_inner());
+            let mut storage = self.lock_storage();
             if let Some(hs) = hard_state {
                 storage
                     .save_hard_state(&hs)
@@ -124,6 +123,7 @@ impl Monitor {
         }
         let answers = state.requests.take_admin_answers(&mut state.raft);
         self.send(answers);
+        state.requests.follow_timing(&state.raft);
         let raft = &state.raft;
         let now = (raft.role(), raft.term());
         if now != state.logged {

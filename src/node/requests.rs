@@ -68,7 +68,8 @@ pub struct Requests {
     /// Every server that may ever be a member: init's node_ids.
     node_ids: Vec<NodeId>,
     parked: Vec<Parked>,
-    /// How long a request may wait for an election to end before it fails.
+    /// How long a request may wait for an election to end before it fails: two
+    /// elections at the timing in force (see `follow_timing`).
     park_for: u64,
     verbose: bool,
     /// Picks the voter a server outside the voters passes requests to.
@@ -86,7 +87,8 @@ impl Requests {
             next_admin_id: 0,
             node_ids,
             parked: Vec::new(),
-            // Long enough for an election or two, short of Maelstrom's 1 s client timeout.
+            // By default short of Maelstrom's 1 s client timeout, which grows with the
+            // latency as the timing does.
             park_for: 2 * config.election_timeout_max,
             verbose,
             rng: StdRng::seed_from_u64(seed),
@@ -116,6 +118,18 @@ impl Requests {
         let mut out = Vec::new();
         self.route(raft, origin, request, hops, None, now, &mut out);
         out
+    }
+
+    /// Requests wait as long as two elections may take ([`Raft::election_wait`]); when
+    /// that grows while they wait (the timing followed slower round trips), so do their
+    /// waits.
+    pub fn follow_timing(&mut self, raft: &Raft) {
+        let park_for = 2 * raft.election_wait();
+        let longer = park_for.saturating_sub(self.park_for);
+        self.park_for = park_for;
+        for parked in &mut self.parked {
+            parked.give_up_at += longer;
+        }
     }
 
     /// When the held requests need routing again: now, if a leader is known; otherwise
@@ -210,6 +224,7 @@ impl Requests {
             return;
         }
         let me = raft.id().clone();
+        self.follow_timing(raft);
         let give_up_at = give_up_at.unwrap_or(now + self.park_for);
         let voter = raft.voters().contains(&me);
         if raft.leader().is_none() && voter && now < give_up_at {

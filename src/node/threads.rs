@@ -29,7 +29,7 @@ pub fn peer(monitor: Arc<Monitor>, peer: NodeId) {
         }
         if batch.is_empty() {
             // A leader owes heartbeats on a schedule; otherwise only a change brings work.
-            let heartbeat = monitor.heartbeat_interval;
+            let heartbeat = state.raft.heartbeat_interval();
             state = if state.raft.role() == Role::Leader {
                 monitor.wait_until(state, now + heartbeat)
             } else {
@@ -126,7 +126,7 @@ pub fn log_sync(monitor: Arc<Monitor>) {
             state = monitor.wait(state);
             continue;
         };
-        let mut storage = monitor.storage.lock().unwrap_or_else(|p| p.into_inner());
+        let mut storage = monitor.lock_storage();
         drop(state);
         storage
             .append(&entries)

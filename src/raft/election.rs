@@ -31,14 +31,17 @@ impl Raft {
         for p in self.progress.values_mut() {
             p.recently_active = false;
         }
-        self.quorum_check_at = now + self.config.election_timeout_min;
+        self.quorum_check_at = now + self.election_timeout;
     }
 
     fn campaign(&mut self, now: u64) {
+        if self.role != Role::Follower {
+            self.campaign_failed();
+        }
         self.reset_election_deadline(now);
         // Only a voter of its own latest configuration stands: a server being added or
         // one that was removed must not disrupt the cluster.
-        if !self.config().is_voter(&self.id) {
+        if !self.known_voters().contains(&self.id) {
             return;
         }
         self.leader = None;
@@ -47,6 +50,7 @@ impl Raft {
             self.role = Role::PreCandidate;
             self.votes = [self.id.clone()].into();
             self.vote_requested.clear();
+            self.campaign_started = now;
             if self.votes.len() >= self.majority() {
                 self.become_candidate(now);
             }
@@ -62,6 +66,7 @@ impl Raft {
         self.hard_state_dirty = true;
         self.votes = [self.id.clone()].into();
         self.vote_requested.clear();
+        self.campaign_started = now;
         self.reset_election_deadline(now);
         if self.votes.len() >= self.majority() {
             self.become_leader(now);
@@ -80,7 +85,7 @@ impl Raft {
         self.campaign_for_transfer = true;
     }
 
-    pub(super) fn vote_request_for(&mut self, peer: &NodeId) -> Option<Message> {
+    pub(super) fn vote_request_for(&mut self, peer: &NodeId, now: u64) -> Option<Message> {
         if !self.config().is_voter(peer) || !self.vote_requested.insert(peer.clone()) {
             return None;
         }
@@ -91,9 +96,11 @@ impl Raft {
             last_log_term: self.log.last_term(),
             pre_vote,
             transfer: self.campaign_for_transfer,
+            sent_at: now,
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn handle_vote_request(
         &mut self,
         from: &NodeId,
@@ -101,6 +108,7 @@ impl Raft {
         last_log_index: u64,
         last_log_term: Term,
         pre_vote: bool,
+        sent_at: u64,
         now: u64,
     ) {
         let up_to_date = self.log.is_up_to_date(last_log_index, last_log_term)
@@ -119,12 +127,15 @@ impl Raft {
         }
         // A pre-vote grant answers in the term asked about; everything else in ours.
         let reply_term = if pre_vote && granted { term } else { self.term };
+        let removed = if granted { None } else { self.removal_of(from) };
         self.send_reply(
             from,
             Message::RequestVoteResponse {
                 term: reply_term,
                 granted,
                 pre_vote,
+                sent_at,
+                removed,
             },
         );
     }
@@ -135,14 +146,21 @@ impl Raft {
         term: Term,
         granted: bool,
         pre_vote: bool,
+        sent_at: u64,
         now: u64,
     ) {
+        self.observe_vote_round_trip(now.saturating_sub(sent_at), now);
         let expected = if pre_vote {
             (Role::PreCandidate, self.term + 1)
         } else {
             (Role::Candidate, self.term)
         };
-        if (self.role, term) != expected || !granted || !self.config().is_voter(from) {
+        // Only answers to this round count: servers whose timeouts are shorter than a
+        // round trip would otherwise all stand at once on the answers to rounds they
+        // gave up, and split the vote.
+        let this_round = sent_at >= self.campaign_started;
+        if (self.role, term) != expected || !this_round || !granted || !self.config().is_voter(from)
+        {
             return;
         }
         self.votes.insert(from.clone());

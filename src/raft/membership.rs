@@ -21,6 +21,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::entry::{EntryData, Index, NodeId};
+use super::message::Removal;
 use super::progress::Progress;
 use super::{NotLeader, Raft, Role};
 
@@ -266,7 +267,7 @@ impl Raft {
                     round_end: last,
                     round_started: now,
                     rounds: 1,
-                    give_up_at: now + MAX_CATCH_UP_ROUNDS * self.config.election_timeout_max,
+                    give_up_at: now + MAX_CATCH_UP_ROUNDS * self.election_timeout_max(),
                 });
                 self.sync_progress();
                 self.advance_catch_up(now);
@@ -297,7 +298,7 @@ impl Raft {
         self.transfer = Some(Transfer {
             id,
             target,
-            give_up_at: now + self.config.election_timeout_max,
+            give_up_at: now + self.election_timeout_max(),
             timeout_now_sent: false,
         });
         Ok(())
@@ -369,7 +370,7 @@ impl Raft {
         let failed = if now >= catch_up.give_up_at {
             true
         } else if matched >= catch_up.round_end || promote_early {
-            if now - catch_up.round_started < self.config.election_timeout_min {
+            if now - catch_up.round_started < self.election_timeout {
                 let catch_up = self.catch_up.take().expect("checked above");
                 let next = self
                     .config()
@@ -415,28 +416,79 @@ impl Raft {
         self.pending_changes = waiting;
         self.admin_outcomes
             .extend(done.into_iter().map(|(id, _)| (id, AdminOutcome::Done)));
-        if !self.configs.committed_up_to(commit) {
+        if self.configs.committed_up_to(commit) {
+            // Servers only the replaced configuration had no longer get the log.
+            self.sync_progress();
+        }
+        self.hand_over_if_removed();
+    }
+
+    /// Whether this server leads a cluster whose committed configuration no longer
+    /// has it as a voter: it takes no more requests and hands over.
+    pub(super) fn is_removed_leader(&self) -> bool {
+        self.role == Role::Leader
+            && !self.config().is_voter(&self.id)
+            && self.configs.latest().0 <= self.commit_index
+    }
+
+    /// A removed leader hands over once everything in its log has committed: its state
+    /// machine then answers every request it took after its removal too, which nobody
+    /// else would (the cluster no longer replicates to it).
+    fn hand_over_if_removed(&mut self) {
+        if !self.is_removed_leader() || self.commit_index < self.log.last_index() {
             return;
         }
-        // Servers only the replaced configuration had no longer get the log.
-        self.sync_progress();
-        if self.role == Role::Leader
-            && !self.config().is_voter(&self.id)
-            && self.configs.latest().0 <= commit
-        {
-            // Hand over to the most up-to-date voter rather than leave the cluster to
-            // notice the silence an election timeout later.
-            let successor = self
-                .config()
-                .voters
-                .iter()
-                .max_by_key(|v| self.progress.get(*v).map_or(0, |p| p.match_index))
-                .cloned();
+        // Hand over to the most up-to-date voter rather than leave the cluster to
+        // notice the silence an election timeout later.
+        let successor = self
+            .config()
+            .voters
+            .iter()
+            .max_by_key(|v| self.progress.get(*v).map_or(0, |p| p.match_index))
+            .cloned();
+        let term = self.term;
+        self.become_follower(term, None, self.now);
+        if let Some(successor) = successor {
+            self.send_reply(&successor, super::Message::TimeoutNow { term });
+        }
+    }
+
+    /// The voters as far as this server knows: those of its latest configuration, or
+    /// of a newer committed one that another server said leaves it out.
+    pub(super) fn known_voters(&self) -> &BTreeSet<NodeId> {
+        match &self.removal {
+            Some(removal) if removal.index > self.configs.latest().0 => &removal.voters,
+            _ => &self.config().voters,
+        }
+    }
+
+    /// What to tell `server`, which asked for a vote, if this server's committed
+    /// configuration has it out of the voters.
+    pub(super) fn removal_of(&self, server: &NodeId) -> Option<Removal> {
+        let (index, config) = self.configs.committed(self.commit_index);
+        (!config.is_voter(server)).then(|| Removal {
+            index: *index,
+            voters: config.voters.clone(),
+        })
+    }
+
+    /// Another server says a committed configuration leaves this one out of the
+    /// voters. If its log holds nothing as new, the server was removed while cut off
+    /// (the leader no longer replicates to it): it stops campaigning, and sends its
+    /// clients to those voters. A later configuration in its log supersedes this.
+    pub(super) fn learn_removal(&mut self, removal: Removal) {
+        let newer_than_known = removal.index > self.configs.latest().0
+            && self
+                .removal
+                .as_ref()
+                .is_none_or(|r| removal.index > r.index);
+        if !newer_than_known || removal.voters.contains(&self.id) {
+            return;
+        }
+        self.removal = Some(removal);
+        if matches!(self.role, Role::PreCandidate | Role::Candidate) {
             let term = self.term;
             self.become_follower(term, None, self.now);
-            if let Some(successor) = successor {
-                self.send_reply(&successor, super::Message::TimeoutNow { term });
-            }
         }
     }
 

@@ -321,3 +321,117 @@ fn a_transfer_to_a_silent_target_is_given_up_and_the_leader_serves_again() {
     assert_eq!(c.get("n0").role(), Role::Leader);
     assert!(c.get("n0").propose(write(2)).is_ok());
 }
+
+/// Four voters led by n0; n3 is cut off while n0 removes it.
+fn n3_removed_while_cut_off() -> Cluster {
+    let mut c = Cluster::new(
+        &["n0", "n1", "n2", "n3"],
+        &["n0", "n1", "n2", "n3"],
+        Config::default(),
+    );
+    c.campaign("n0", &["n1", "n2"]);
+    c.replicate("n0", &["n1", "n2", "n3"]);
+    let now = c.now;
+    c.get("n0")
+        .change_config(1, ConfigChange::RemoveServer("n3".into()), now)
+        .unwrap();
+    c.replicate("n0", &["n1", "n2"]);
+    assert_eq!(
+        c.get("n0").take_admin_outcomes(),
+        vec![(1, AdminOutcome::Done)]
+    );
+    // The next heartbeat tells the followers that the removal committed.
+    c.now += 100;
+    c.replicate("n0", &["n1", "n2"]);
+    assert!(voters_of(c.get("n3")).contains("n3"), "n3 never heard");
+    c
+}
+
+#[test]
+fn a_server_removed_while_cut_off_learns_it_from_a_refused_pre_vote() {
+    let mut c = n3_removed_while_cut_off();
+    // Back in touch, n3 times out and asks n1 for a pre-vote: refused, with the news.
+    c.wait();
+    let now = c.now;
+    c.get("n3").tick(now);
+    assert_eq!(c.get("n3").role(), Role::PreCandidate);
+    c.exchange_one("n3", "n1");
+    assert_eq!(c.get("n3").role(), Role::Follower, "it stops campaigning");
+    assert_eq!(c.get("n3").voters(), &ids(&["n0", "n1", "n2"]));
+    // It never campaigns again, so its clients go to those voters instead.
+    for _ in 0..3 {
+        c.wait();
+        let now = c.now;
+        c.get("n3").tick(now);
+        assert_eq!(c.get("n3").role(), Role::Follower);
+        assert!(c.get("n3").poll_peer(&"n1".to_string(), now).is_none());
+    }
+    assert_eq!(c.get("n0").term(), 1, "nobody was disturbed");
+}
+
+#[test]
+fn old_news_of_a_removal_does_not_override_a_later_configuration() {
+    let mut c = n3_removed_while_cut_off();
+    // n3 is added back: its log then holds a configuration newer than the removal.
+    let now = c.now;
+    c.get("n0")
+        .change_config(2, ConfigChange::AddNonVoter("n3".into()), now)
+        .unwrap();
+    c.replicate("n0", &["n1", "n2", "n3"]);
+    c.get("n0")
+        .change_config(3, ConfigChange::AddVoter("n3".into()), now)
+        .unwrap();
+    c.replicate("n0", &["n3", "n1", "n2", "n3"]);
+    assert_eq!(voters_of(c.get("n3")), ids(&["n0", "n1", "n2", "n3"]));
+    let stale = Removal {
+        index: 2,
+        voters: ids(&["n0", "n1", "n2"]),
+    };
+    let refusal = Message::RequestVoteResponse {
+        term: 1,
+        granted: false,
+        pre_vote: true,
+        sent_at: 0,
+        removed: Some(stale),
+    };
+    let now = c.now;
+    c.get("n3").step(&"n1".into(), refusal, now);
+    assert_eq!(c.get("n3").voters(), &ids(&["n0", "n1", "n2", "n3"]));
+}
+
+#[test]
+fn a_removed_leader_answers_the_writes_it_took_before_its_removal_committed() {
+    let mut c = led_by_n0();
+    let now = c.now;
+    c.get("n0")
+        .change_config(5, ConfigChange::RemoveServer("n0".into()), now)
+        .unwrap();
+    let removal = c.get("n0").log().last_index();
+    c.deliver("n0", "n1");
+    c.deliver("n0", "n2");
+    // A write arrives while the removal is on its way; then the removal commits.
+    let write_index = c.get("n0").propose(write(1)).unwrap();
+    assert_eq!(write_index, removal + 1);
+    c.deliver("n1", "n0");
+    c.deliver("n2", "n0");
+    assert!(c.get("n0").commit_index() >= removal);
+    // No longer a voter, it takes nothing new, but leads on until the write commits:
+    // nobody else would answer it (the cluster no longer replicates to n0).
+    assert_eq!(c.get("n0").role(), Role::Leader);
+    assert!(c.get("n0").propose(write(2)).is_err());
+    c.exchange("n0", "n1");
+    c.exchange("n0", "n2");
+    assert_eq!(c.get("n0").role(), Role::Follower);
+    assert!(c.get("n0").commit_index() >= write_index);
+    let applied: Vec<Index> = c
+        .get("n0")
+        .take_committed()
+        .iter()
+        .map(|e| e.index)
+        .collect();
+    assert!(applied.contains(&write_index), "applied {applied:?}");
+    assert_eq!(
+        c.get("n0").take_admin_outcomes(),
+        vec![(5, AdminOutcome::Done)]
+    );
+}

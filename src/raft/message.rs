@@ -1,8 +1,10 @@
 //! The RPCs servers exchange. The sender is the envelope's `src`, so it is not repeated.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
-use super::entry::{Entry, Index, Term};
+use super::entry::{Entry, Index, NodeId, Term};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -18,11 +20,22 @@ pub enum Message {
         /// guard lets it through.
         #[serde(default)]
         transfer: bool,
+        /// When the candidate sent it, on its clock: echoed back, it tells the round
+        /// the answer belongs to, and how long a round trip takes.
+        #[serde(default)]
+        sent_at: u64,
     },
     RequestVoteResponse {
         term: Term,
         granted: bool,
         pre_vote: bool,
+        /// The `sent_at` of the request answered.
+        #[serde(default)]
+        sent_at: u64,
+        /// Sent to a requester that the responder's committed configuration leaves out
+        /// of the voters: a server removed while it was cut off learns of it this way.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        removed: Option<Removal>,
     },
     /// Replication and heartbeat. `read_seq` is echoed back so the leader can tell
     /// that the follower still followed it after a read arrived (ReadIndex, §6.4).
@@ -33,6 +46,14 @@ pub enum Message {
         entries: Vec<Entry>,
         leader_commit: Index,
         read_seq: u64,
+        /// When the leader sent it, on the leader's clock; echoed back to measure the
+        /// round trip.
+        #[serde(default)]
+        sent_at: u64,
+        /// The leader's election timeout, which followers adopt so that they wait as
+        /// long as the network the leader measures needs (timing.rs).
+        #[serde(default)]
+        election_timeout: u64,
     },
     AppendEntriesResponse {
         term: Term,
@@ -46,9 +67,20 @@ pub enum Message {
         /// On rejection: the term of the follower's conflicting entry, if it has one.
         hint_term: Option<Term>,
         read_seq: u64,
+        /// The `sent_at` of the AppendEntries answered.
+        #[serde(default)]
+        sent_at: u64,
     },
     /// From a leader transferring leadership to a caught-up voter: start an election now.
     TimeoutNow { term: Term },
+}
+
+/// A committed configuration without the server told about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removal {
+    /// The index of the configuration entry.
+    pub index: Index,
+    pub voters: BTreeSet<NodeId>,
 }
 
 impl Message {

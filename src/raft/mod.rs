@@ -25,6 +25,7 @@ mod message;
 mod progress;
 mod read;
 mod replication;
+mod timing;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -35,7 +36,7 @@ pub use bugs::InjectedBug;
 pub use entry::{Entry, EntryData, Index, NodeId, Term};
 pub use log::RaftLog;
 pub use membership::{AdminError, AdminId, AdminOutcome, ConfigChange, ConfigView, Configuration};
-pub use message::Message;
+pub use message::{Message, Removal};
 pub use read::{ReadId, Reads};
 
 use crate::kv::Command;
@@ -46,9 +47,17 @@ use progress::Progress;
 /// Timing and flow-control settings. All durations in milliseconds.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The randomized election timeout's range: the shortest the measured network may
+    /// make it (timing.rs), or the range itself if not adaptive.
     pub election_timeout_min: u64,
     pub election_timeout_max: u64,
+    /// The heartbeat interval: the shortest, or the interval itself if not adaptive.
     pub heartbeat_interval: u64,
+    /// Lengthen election timeouts with the measured round trips, adopt the leader's,
+    /// and back off after failed campaigns.
+    pub adaptive_election_timeout: bool,
+    /// Lengthen the heartbeat interval with the measured round trips.
+    pub adaptive_heartbeat: bool,
     /// AppendEntries with entries that may be outstanding to one peer at once.
     pub max_in_flight: usize,
     /// Entries carried by one AppendEntries at most.
@@ -67,6 +76,8 @@ impl Default for Config {
             election_timeout_min: 150,
             election_timeout_max: 300,
             heartbeat_interval: 50,
+            adaptive_election_timeout: true,
+            adaptive_heartbeat: true,
             max_in_flight: 8,
             max_batch: 512,
             pre_vote: true,
@@ -114,6 +125,18 @@ pub struct Raft {
     now: u64,
     commit_index: Index,
     election_deadline: u64,
+    /// The shortest election timeout and the heartbeat interval in force: measured by
+    /// a leader, adopted from it by the others (timing.rs).
+    election_timeout: u64,
+    heartbeat_interval: u64,
+    /// Campaigns in a row that ended without a leader: each makes the next wait longer.
+    failed_campaigns: u32,
+    /// When the current (pre-)vote round began: only answers to it count, and winning
+    /// it measures a round trip.
+    campaign_started: u64,
+    /// A committed configuration without this server that another server told it of,
+    /// newer than any in its log: it has been removed.
+    removal: Option<Removal>,
     /// When this server last heard from a leader of its term: within the minimum
     /// election timeout it refuses to help depose that leader.
     last_leader_contact: Option<u64>,
@@ -170,7 +193,6 @@ impl Raft {
         let mut raft = Raft {
             id,
             configs,
-            config,
             rng: StdRng::seed_from_u64(seed),
             term: recovered.hard_state.term,
             voted_for: recovered.hard_state.voted_for.clone(),
@@ -180,6 +202,11 @@ impl Raft {
             now,
             commit_index: 0,
             election_deadline: 0,
+            election_timeout: config.election_timeout_min,
+            heartbeat_interval: config.heartbeat_interval,
+            failed_campaigns: 0,
+            campaign_started: now,
+            removal: None,
             last_leader_contact: None,
             votes: BTreeSet::new(),
             vote_requested: BTreeSet::new(),
@@ -198,6 +225,8 @@ impl Raft {
             write_from: last + 1,
             durable_index: last,
             applied_handed: 0,
+            // Last: the timing fields above read it first.
+            config,
         };
         raft.reset_election_deadline(now);
         raft
@@ -221,9 +250,10 @@ impl Raft {
     pub fn log(&self) -> &RaftLog {
         &self.log
     }
-    /// The voters of the configuration in force.
+    /// The voters as far as this server knows: those of the configuration in force,
+    /// or of a newer committed one that another server told it leaves it out.
     pub fn voters(&self) -> &BTreeSet<NodeId> {
-        &self.config().voters
+        self.known_voters()
     }
 
     /// Advances timers: the election timeout for followers and candidates, the
@@ -290,12 +320,28 @@ impl Raft {
                 last_log_term,
                 pre_vote,
                 transfer: _,
-            } => self.handle_vote_request(from, term, last_log_index, last_log_term, pre_vote, now),
+                sent_at,
+            } => self.handle_vote_request(
+                from,
+                term,
+                last_log_index,
+                last_log_term,
+                pre_vote,
+                sent_at,
+                now,
+            ),
             Message::RequestVoteResponse {
                 term,
                 granted,
                 pre_vote,
-            } => self.handle_vote_response(from, term, granted, pre_vote, now),
+                sent_at,
+                removed,
+            } => {
+                if let Some(removal) = removed {
+                    self.learn_removal(removal);
+                }
+                self.handle_vote_response(from, term, granted, pre_vote, sent_at, now)
+            }
             Message::AppendEntries {
                 term,
                 prev_log_index,
@@ -303,6 +349,8 @@ impl Raft {
                 entries,
                 leader_commit,
                 read_seq,
+                sent_at,
+                election_timeout,
             } => self.handle_append_entries(
                 from,
                 term,
@@ -311,6 +359,8 @@ impl Raft {
                 entries,
                 leader_commit,
                 read_seq,
+                sent_at,
+                election_timeout,
                 now,
             ),
             Message::AppendEntriesResponse {
@@ -321,6 +371,7 @@ impl Raft {
                 hint_index,
                 hint_term,
                 read_seq,
+                sent_at,
             } => self.handle_append_response(
                 from,
                 term,
@@ -330,6 +381,7 @@ impl Raft {
                 hint_index,
                 hint_term,
                 read_seq,
+                sent_at,
                 now,
             ),
             Message::TimeoutNow { term } => self.handle_timeout_now(from, term, now),
@@ -345,9 +397,9 @@ impl Raft {
 
     /// Whether this server takes client requests: it leads, and is not handing
     /// leadership over (§3.10: new entries would keep the target from catching up, and
-    /// be lost if it won without them).
+    /// be lost if it won without them), nor waiting to hand over after its removal.
     fn check_serving(&self) -> Result<(), NotLeader> {
-        let handing_over = self.transfer.is_some();
+        let handing_over = self.transfer.is_some() || self.is_removed_leader();
         if self.role != Role::Leader {
             Err(NotLeader {
                 leader: self.leader.clone(),
@@ -373,7 +425,7 @@ impl Raft {
             return Some(reply);
         }
         match self.role {
-            Role::PreCandidate | Role::Candidate => self.vote_request_for(peer),
+            Role::PreCandidate | Role::Candidate => self.vote_request_for(peer, now),
             Role::Leader => self
                 .timeout_now_for(peer)
                 .or_else(|| self.replication_message_for(peer, now)),
@@ -460,16 +512,15 @@ impl Raft {
     }
 
     fn reset_election_deadline(&mut self, now: u64) {
-        let min = self.config.election_timeout_min;
-        let max = self.config.election_timeout_max.max(min);
+        let (min, max) = self.election_timeout_range();
         self.election_deadline = now + self.rng.gen_range(min..=max);
     }
 
     fn in_leader_lease(&self, now: u64) -> bool {
         self.role == Role::Leader
-            || self.last_leader_contact.is_some_and(|t| {
-                self.leader.is_some() && now < t + self.config.election_timeout_min
-            })
+            || self
+                .last_leader_contact
+                .is_some_and(|t| self.leader.is_some() && now < t + self.election_timeout)
     }
 
     fn send_reply(&mut self, to: &NodeId, msg: Message) {
@@ -511,7 +562,11 @@ impl Raft {
         self.leader = Some(self.id.clone());
         self.progress.clear();
         self.sync_progress();
-        self.quorum_check_at = now + self.config.election_timeout_min;
+        self.campaigns_succeeded();
+        // The first quorum check waits for the first round: the election's round trip
+        // sets the timing until replies measure it.
+        self.seed_round_trips(now);
+        self.quorum_check_at = now + self.election_timeout;
         self.noop_index = self.append_own(EntryData::Noop);
         self.maybe_commit();
     }
@@ -598,3 +653,5 @@ mod membership_tests;
 mod test_cluster;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod timing_tests;

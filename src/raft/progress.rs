@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 
 use super::entry::Index;
+use super::timing::RttEstimate;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplicationMode {
@@ -29,6 +30,8 @@ pub struct Progress {
     pub read_seq_acked: u64,
     /// Whether the peer answered during the current check-quorum period.
     pub recently_active: bool,
+    /// Round trips to the peer, measured while this server leads.
+    pub rtt: Option<RttEstimate>,
 }
 
 impl Progress {
@@ -42,6 +45,7 @@ impl Progress {
             read_seq_sent: 0,
             read_seq_acked: 0,
             recently_active: false,
+            rtt: None,
         }
     }
 
@@ -55,11 +59,15 @@ impl Progress {
         {
             self.in_flight.pop_front();
         }
-        if self.mode == ReplicationMode::Probe {
-            // The follower's position is now known: start streaming after it.
+        // Only an answer at or past the probe's position pins the follower down: a
+        // heartbeat's success at `match_index` says nothing about the entries after
+        // it, which the follower may well hold, and streaming from there would send
+        // them all again.
+        if self.mode == ReplicationMode::Probe && index + 1 >= self.next_index {
+            // The follower's position is now known: stream after it. A probe still in
+            // flight went out from a confirmed position, so it stays in the pipeline.
             self.mode = ReplicationMode::Replicate;
-            self.in_flight.clear();
-            self.next_index = index + 1;
+            self.next_index = self.in_flight.back().map_or(index, |&(last, _)| last) + 1;
         }
         self.next_index = self.next_index.max(index + 1);
         if index > self.match_index {

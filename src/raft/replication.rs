@@ -10,8 +10,9 @@ impl Raft {
     /// (every heartbeat interval, or at once when a read waits for confirmation).
     pub(super) fn replication_message_for(&mut self, peer: &NodeId, now: u64) -> Option<Message> {
         let last = self.log.last_index();
-        let heartbeat_interval = self.config.heartbeat_interval;
-        let resend_after = self.config.election_timeout_min;
+        let heartbeat_interval = self.heartbeat_interval;
+        let resend_after = self.election_timeout;
+        let probe_again_after = self.round_trip_timeout(peer);
         let max_in_flight = self.config.max_in_flight;
         let read_seq = self.reads.seq();
         let p = self.progress.get_mut(peer)?;
@@ -23,9 +24,7 @@ impl Raft {
                 ReplicationMode::Replicate if now >= sent_at + resend_after => {
                     p.probe_from(p.match_index + 1)
                 }
-                ReplicationMode::Probe if now >= sent_at + heartbeat_interval => {
-                    p.in_flight.clear()
-                }
+                ReplicationMode::Probe if now >= sent_at + probe_again_after => p.in_flight.clear(),
                 _ => {}
             }
         }
@@ -71,6 +70,8 @@ impl Raft {
             entries,
             leader_commit: self.commit_index,
             read_seq,
+            sent_at: now,
+            election_timeout: self.election_timeout,
         })
     }
 
@@ -100,6 +101,8 @@ impl Raft {
         entries: Vec<Entry>,
         leader_commit: Index,
         read_seq: u64,
+        sent_at: u64,
+        election_timeout: u64,
         now: u64,
     ) {
         let reject = |s: &Self, hint_index, hint_term| Message::AppendEntriesResponse {
@@ -110,6 +113,7 @@ impl Raft {
             hint_index,
             hint_term,
             read_seq,
+            sent_at,
         };
         if term < self.term {
             // Tell the stale leader about the newer term.
@@ -121,6 +125,8 @@ impl Raft {
             self.become_follower(term, Some(from.clone()), now);
         }
         self.last_leader_contact = Some(now);
+        self.campaigns_succeeded();
+        self.adopt_election_timeout(election_timeout);
         self.reset_election_deadline(now);
 
         let reply = match self.log.term_at(prev_log_index) {
@@ -150,6 +156,7 @@ impl Raft {
                     hint_index: 0,
                     hint_term: None,
                     read_seq,
+                    sent_at,
                 }
             }
         };
@@ -196,11 +203,13 @@ impl Raft {
         hint_index: Index,
         hint_term: Option<Term>,
         read_seq: u64,
+        sent_at: u64,
         now: u64,
     ) {
         if self.role != Role::Leader || term != self.term {
             return;
         }
+        self.observe_round_trip(from, sent_at, now);
         let Some(p) = self.progress.get_mut(from) else {
             return;
         };

@@ -102,6 +102,7 @@ fn votes_go_only_to_up_to_date_logs_and_once_per_term() {
             last_log_term: 0,
             pre_vote: false,
             transfer: false,
+            sent_at: 1_000,
         },
         0,
     );
@@ -126,6 +127,7 @@ fn votes_go_only_to_up_to_date_logs_and_once_per_term() {
             last_log_term: 2,
             pre_vote: false,
             transfer: false,
+            sent_at: 1_000,
         },
         0,
     );
@@ -147,6 +149,8 @@ fn votes_go_only_to_up_to_date_logs_and_once_per_term() {
             entries: vec![entry],
             leader_commit: 0,
             read_seq: 0,
+            sent_at: 0,
+            election_timeout: 0,
         },
         0,
     );
@@ -159,6 +163,7 @@ fn votes_go_only_to_up_to_date_logs_and_once_per_term() {
             last_log_term: 0,
             pre_vote: false,
             transfer: false,
+            sent_at: 1_000,
         },
         1_000,
     );
@@ -205,6 +210,8 @@ fn a_stale_append_never_truncates_newer_entries() {
         entries: vec![follower.log().entry(1).unwrap().clone()],
         leader_commit: 0,
         read_seq: 0,
+        sent_at: 0,
+        election_timeout: 0,
     };
     follower.step(&"n0".into(), old, 1_002);
     assert_eq!(follower.log().last_index(), last);
@@ -231,6 +238,8 @@ fn a_rejection_skips_the_followers_whole_conflicting_term() {
             entries,
             leader_commit: 0,
             read_seq: 0,
+            sent_at: 0,
+            election_timeout: 0,
         },
         0,
     );
@@ -244,6 +253,8 @@ fn a_rejection_skips_the_followers_whole_conflicting_term() {
             entries: vec![],
             leader_commit: 0,
             read_seq: 0,
+            sent_at: 0,
+            election_timeout: 0,
         },
         10,
     );
@@ -355,4 +366,62 @@ fn counting_replicas_of_an_old_term_loses_a_committed_entry() {
 #[test]
 fn committing_only_entries_of_the_current_term_loses_nothing() {
     assert_eq!(figure_8(true), Vec::<Index>::new());
+}
+
+/// A new leader probes a follower that already holds its whole log. A read's heartbeat
+/// overtakes the probe at prev = match_index = 0; its success must not restart
+/// replication from index 1, which would send everything the follower holds again.
+#[test]
+fn a_heartbeat_answered_while_probing_sends_nothing_again() {
+    let mut c = Cluster::new(&["n0", "n1", "n2"], &["n0", "n1", "n2"], Config::default());
+    c.campaign("n0", &["n1", "n2"]);
+    for value in 1..=5 {
+        c.get("n0").propose(write("n0", value)).unwrap();
+    }
+    c.replicate("n0", &["n1", "n2"]);
+    c.campaign("n1", &["n2"]);
+    assert_eq!(c.get("n1").role(), Role::Leader);
+    c.replicate("n1", &["n2"]);
+    let held = c.get("n0").log().last_index();
+    assert_eq!(held, 6, "n0 holds everything but n1's no-op");
+
+    let now = c.now;
+    let probe = drain(c.get("n1"), "n0", now);
+    assert!(
+        matches!(
+            probe[..],
+            [Message::AppendEntries {
+                prev_log_index: 6,
+                ..
+            }]
+        ),
+        "{probe:?}"
+    );
+    c.get("n1").read_index(1).unwrap();
+    let heartbeat = drain(c.get("n1"), "n0", now);
+    assert!(
+        matches!(
+            heartbeat[..],
+            [Message::AppendEntries { prev_log_index: 0, ref entries, .. }] if entries.is_empty()
+        ),
+        "{heartbeat:?}"
+    );
+    c.get("n0").step(&"n1".into(), heartbeat[0].clone(), now);
+    c.persist("n0");
+    for answer in drain(c.get("n0"), "n1", now) {
+        c.get("n1").step(&"n0".into(), answer, now);
+    }
+    let resent: Vec<Message> = drain(c.get("n1"), "n0", now)
+        .into_iter()
+        .filter(|m| matches!(m, Message::AppendEntries { entries, .. } if !entries.is_empty()))
+        .collect();
+    assert!(resent.is_empty(), "sent again: {resent:?}");
+
+    // The probe's own answer then streams from past what n0 holds.
+    c.get("n0").step(&"n1".into(), probe[0].clone(), now);
+    c.persist("n0");
+    for answer in drain(c.get("n0"), "n1", now) {
+        c.get("n1").step(&"n0".into(), answer, now);
+    }
+    assert_eq!(c.get("n0").log().last_index(), 7);
 }

@@ -102,6 +102,10 @@ fn catch(bug: InjectedBug) -> Option<(u64, &'static str, String)> {
     seeds(MAX_SEEDS).into_iter().find_map(|seed| {
         let mut profile = profiles[seed as usize % profiles.len()].clone();
         profile.config.injected_bug = Some(bug);
+        // The fixed default timing: adaptive timeouts grow with the simulated delays and
+        // make leader changes, and so the windows many bugs need, rarer.
+        profile.config.adaptive_election_timeout = false;
+        profile.config.adaptive_heartbeat = false;
         let mut sim = Simulation::new(seed, &profile);
         sim.run(DURATION_MS).err().map(|e| (seed, profile.name, e))
     })
