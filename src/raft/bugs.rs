@@ -70,11 +70,15 @@ pub enum InjectedBug {
     /// A request held during an election is sent on twice once a leader is known, so it
     /// may take effect twice (dissertation §6.3: each command applied once).
     ParkedRequestSentTwice,
+    /// A server removed while cut off disregards a voter's word that a committed
+    /// configuration leaves it out, so it keeps campaigning in vain and holding its
+    /// clients' requests (dissertation §4.2.3: a removed server is not told otherwise).
+    RemovalNewsIgnored,
 }
 
 #[cfg_attr(not(test), allow(dead_code))]
 impl InjectedBug {
-    pub const ALL: [InjectedBug; 20] = [
+    pub const ALL: [InjectedBug; 21] = [
         InjectedBug::VoteWithoutUpToDateCheck,
         InjectedBug::VoteTwiceInTerm,
         InjectedBug::VoteNotPersisted,
@@ -95,5 +99,6 @@ impl InjectedBug {
         InjectedBug::AnswerBeforeCommit,
         InjectedBug::DefiniteErrorAfterForward,
         InjectedBug::ParkedRequestSentTwice,
+        InjectedBug::RemovalNewsIgnored,
     ];
 }

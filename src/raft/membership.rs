@@ -482,7 +482,8 @@ impl Raft {
                 .removal
                 .as_ref()
                 .is_none_or(|r| removal.index > r.index);
-        if !newer_than_known || removal.voters.contains(&self.id) {
+        let ignored = self.injected(super::InjectedBug::RemovalNewsIgnored);
+        if !newer_than_known || removal.voters.contains(&self.id) || ignored {
             return;
         }
         self.removal = Some(removal);

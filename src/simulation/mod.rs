@@ -269,7 +269,38 @@ impl Simulation {
             self.now += 1;
             self.step()?;
         }
+        self.check_removed_servers_found_out()?;
         self.check_history()
+    }
+
+    /// Once the cluster has settled, a server that the leader's committed configuration
+    /// leaves out knows it is no voter, however it was removed (even while cut off),
+    /// so it neither campaigns nor holds its clients' requests. It learns that from the
+    /// refusal of a pre-vote, so runs without pre-vote are not judged.
+    fn check_removed_servers_found_out(&self) -> Result<(), String> {
+        if !self.config.pre_vote {
+            return Ok(());
+        }
+        let leader = self.servers.iter().filter_map(|s| s.raft.as_ref());
+        let Some(leader) = leader
+            .filter(|r| r.role() == Role::Leader)
+            .max_by_key(|r| r.term())
+        else {
+            return Ok(());
+        };
+        let committed = leader.configuration().committed.1;
+        for raft in self.servers.iter().filter_map(|s| s.raft.as_ref()) {
+            if !committed.is_member(raft.id()) && raft.voters().contains(raft.id()) {
+                return Err(format!(
+                    "{} still counts itself a voter after settling, though leader {} of term {} \
+                     committed {committed:?}",
+                    raft.id(),
+                    leader.id(),
+                    leader.term()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// After healing, the cluster should have committed something and answered clients.

@@ -193,4 +193,5 @@ planted_bug_tests! {
     catches_answers_before_commit: AnswerBeforeCommit,
     catches_a_definite_error_after_forwarding: DefiniteErrorAfterForward,
     catches_a_held_request_sent_twice: ParkedRequestSentTwice,
+    catches_a_removed_server_that_ignores_its_removal: RemovalNewsIgnored,
 }
