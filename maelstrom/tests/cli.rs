@@ -4,72 +4,16 @@
 //! fixture nodes in `fixtures/`, each in its own working directory.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 
-const HARNESS: &str = env!("CARGO_BIN_EXE_harness");
-
-fn fixture(name: &str) -> String {
-    format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A fresh working directory, removed when the test passes and kept when it fails.
-struct Workdir(PathBuf);
-
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept {} for inspection", self.0.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-}
+mod common;
+use common::{fixture, harness, latest, results, Workdir};
 
 fn workdir(test: &str) -> Workdir {
-    let dir = std::env::temp_dir().join(format!("harness-cli-{test}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    Workdir(dir)
-}
-
-struct Finished {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-fn harness(dir: &Path, args: &[&str]) -> Finished {
-    let started = Instant::now();
-    let output = Command::new(HARNESS)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("running the harness");
-    let finished = Finished {
-        code: output.status.code().expect("the harness exits normally"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        took: started.elapsed(),
-    };
-    eprintln!(
-        "harness {args:?} -> {}\n--- stdout\n{}--- stderr\n{}",
-        finished.code, finished.stdout, finished.stderr
-    );
-    finished
-}
-
-fn latest(dir: &Path) -> PathBuf {
-    dir.join("store").join("latest")
-}
-
-fn results(dir: &Path) -> Value {
-    let text = fs::read_to_string(latest(dir).join("results.json")).expect("results.json");
-    serde_json::from_str(&text).expect("results.json is JSON")
+    common::workdir("harness-cli", test)
 }
 
 fn jepsen_log(dir: &Path) -> String {

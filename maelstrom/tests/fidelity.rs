@@ -9,26 +9,13 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const HARNESS: &str = env!("CARGO_BIN_EXE_harness");
+use common::HARNESS;
 
-/// A fresh working directory; removed when the test passes, kept when it fails.
-struct Workdir(PathBuf);
-
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept {} for inspection", self.0.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-}
+mod common;
+use common::Workdir;
 
 fn workdir(test: &str) -> Workdir {
-    let dir = std::env::temp_dir().join(format!("fidelity-{test}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    Workdir(dir)
+    common::workdir("fidelity", test)
 }
 
 struct Finished {

@@ -5,22 +5,15 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{json, Value};
 
-const HARNESS: &str = env!("CARGO_BIN_EXE_harness");
-
-/// A fresh working directory, removed when the test passes and kept when it fails.
-struct Workdir(PathBuf);
+mod common;
+use common::{fixture, harness, Finished, Workdir};
 
 impl Workdir {
     fn new(test: &str) -> Workdir {
-        let dir =
-            std::env::temp_dir().join(format!("harness-reports-{test}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Workdir(dir)
+        common::workdir("harness-reports", test)
     }
 
     fn latest(&self, file: &str) -> PathBuf {
@@ -36,43 +29,9 @@ impl Workdir {
     }
 }
 
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept {} for inspection", self.0.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-struct Finished {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn harness(dir: &Path, args: &[&str]) -> Finished {
-    let output = Command::new(HARNESS)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("running the harness");
-    let finished = Finished {
-        code: output.status.code().expect("the harness exits normally"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    eprintln!(
-        "harness {args:?} -> {}\n--- stdout\n{}--- stderr\n{}",
-        finished.code, finished.stdout, finished.stderr
-    );
-    finished
-}
-
 /// Three nodes of a fixture at 50 ops/s for `seconds`.
 fn run_fixture(dir: &Path, node: &str, seconds: &str, seed: &str) -> Finished {
-    let bin = format!("{}/fixtures/{node}", env!("CARGO_MANIFEST_DIR"));
+    let bin = fixture(node);
     harness(
         dir,
         &[

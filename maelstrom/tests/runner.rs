@@ -3,72 +3,16 @@
 //! the `store/` directories never collide, and uses --seed for repeatable schedules.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const HARNESS: &str = env!("CARGO_BIN_EXE_harness");
-
-fn fixture(name: &str) -> String {
-    format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A fresh, empty working directory for one test; removed when the test passes and
-/// kept for inspection when it fails.
-struct Workdir(PathBuf);
-
-impl std::ops::Deref for Workdir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Workdir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept {} for inspection", self.0.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-}
+mod common;
+use common::{fixture, harness, latest, results, Finished, Workdir};
 
 fn workdir(test: &str) -> Workdir {
-    let dir = std::env::temp_dir().join(format!("harness-{test}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    Workdir(dir)
-}
-
-struct Finished {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn harness(dir: &Path, args: &[&str]) -> Finished {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = Command::new(HARNESS)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("running the harness");
-    let finished = Finished {
-        code: status.code().expect("the harness exits normally"),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    };
-    eprintln!(
-        "harness {args:?} -> {}\n--- stdout\n{}--- stderr\n{}",
-        finished.code, finished.stdout, finished.stderr
-    );
-    finished
+    common::workdir("harness", test)
 }
 
 /// `harness test -w lin-kv --bin <fixture> --node-count 3 <extra>`.
@@ -91,15 +35,6 @@ fn lin_kv_nodes(dir: &Path, node: &str, count: usize, extra: &[&str]) -> Finishe
     ];
     args.extend_from_slice(extra);
     harness(dir, &args)
-}
-
-fn latest(dir: &Path) -> PathBuf {
-    dir.join("store").join("latest")
-}
-
-fn results(dir: &Path) -> Value {
-    let text = fs::read_to_string(latest(dir).join("results.json")).expect("results.json");
-    serde_json::from_str(&text).expect("results.json is JSON")
 }
 
 fn nemesis_events(dir: &Path) -> Vec<Value> {
