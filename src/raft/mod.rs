@@ -17,6 +17,7 @@
 //! [`Raft::log_written`] reported.
 
 mod bugs;
+mod durable;
 mod election;
 mod entry;
 mod log;
@@ -33,6 +34,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub use bugs::InjectedBug;
+pub use durable::{HardState, Recovered};
 pub use entry::{Entry, EntryData, Index, NodeId, Term};
 pub use log::RaftLog;
 pub use membership::{AdminError, AdminId, AdminOutcome, ConfigChange, ConfigView, Configuration};
@@ -40,7 +42,6 @@ pub use message::{Message, Removal};
 pub use read::{ReadId, Reads};
 
 use crate::kv::Command;
-use crate::storage::{HardState, Recovered};
 use membership::{CatchUp, Configurations, Transfer};
 use progress::Progress;
 

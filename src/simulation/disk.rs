@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 
 use crate::raft::{Entry, Index, Term};
-use crate::storage::{HardState, Recovered};
+use crate::raft::{HardState, Recovered};
 
 /// A write the core asked for.
 #[derive(Clone, Debug)]

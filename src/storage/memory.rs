@@ -2,8 +2,9 @@
 //! starts in the same working directory and is never restarted, so keeping state in
 //! memory is both sufficient and the only way to be sure nothing leaks between runs.
 
-use super::{HardState, Recovered, Storage, StorageError};
+use super::{Storage, StorageError};
 use crate::raft::{Entry, Index};
+use crate::raft::{HardState, Recovered};
 
 #[derive(Clone, Debug, Default)]
 pub struct MemStorage {

@@ -10,26 +10,9 @@ mod memory;
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
-
-use crate::raft::{Entry, Index, NodeId, Term};
+use crate::raft::{Entry, HardState, Index, Recovered};
 
 pub use memory::MemStorage;
-
-/// The part of a server's state that must be durable before it votes or asks for votes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HardState {
-    pub term: Term,
-    pub voted_for: Option<NodeId>,
-}
-
-/// Everything a restarting server reads back.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Recovered {
-    pub hard_state: HardState,
-    /// The log, contiguous from index 1.
-    pub entries: Vec<Entry>,
-}
 
 #[derive(Debug)]
 pub enum StorageError {

@@ -9,7 +9,8 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use super::{corrupt, io_error, record, sync_dir};
-use crate::storage::{HardState, StorageError};
+use crate::raft::HardState;
+use crate::storage::StorageError;
 
 const FILE_NAME: &str = "hard-state";
 /// Where a save is written before being renamed into place.

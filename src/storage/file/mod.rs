@@ -28,8 +28,9 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::{HardState, Recovered, Storage, StorageError};
+use super::{Storage, StorageError};
 use crate::raft::{Entry, Index};
+use crate::raft::{HardState, Recovered};
 
 /// Segment size after which appends go to a new segment.
 const DEFAULT_SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
