@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use raft_ng::kv::{Command, KvOp};
 use raft_ng::raft::{Entry, EntryData, Index, Term};
-use raft_ng::storage::{FileStorage, HardState, MemStorage, Recovered, Storage, StorageError};
+use raft_ng::raft::{HardState, Recovered};
+use raft_ng::storage::{FileStorage, MemStorage, Storage, StorageError};
 use serde_json::json;
 
 /// A directory under the system temp dir, unique to this process and call, removed on drop.
