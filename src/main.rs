@@ -19,6 +19,9 @@ options:
                                longer as measured round trips allow)
   --max-in-flight N            AppendEntries with entries in flight per peer (default 8)
   --max-batch N                entries per AppendEntries at most (default 512)
+  --batch-window MS            under load, hold new entries and reads for a peer up
+                               to MS so they share one AppendEntries (default 5;
+                               0: never hold)
   --no-pre-vote                campaign without a pre-vote round
   --no-check-quorum            leaders do not step down without a majority
   --data-dir DIR               keep term, vote and log durably in DIR/<node id>/
@@ -59,6 +62,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
             "--max-batch" => {
                 options.raft.max_batch = number(&flag, &value(&flag)?)?.max(1) as usize
             }
+            "--batch-window" => options.raft.batch_window = number(&flag, &value(&flag)?)?,
             "--no-pre-vote" => options.raft.pre_vote = false,
             "--no-check-quorum" => options.raft.check_quorum = false,
             "--data-dir" => options.data_dir = Some(PathBuf::from(value(&flag)?)),

@@ -28,10 +28,12 @@ pub fn peer(monitor: Arc<Monitor>, peer: NodeId) {
             batch.push(msg);
         }
         if batch.is_empty() {
-            // A leader owes heartbeats on a schedule; otherwise only a change brings work.
-            let heartbeat = state.raft.heartbeat_interval();
+            // A leader owes heartbeats on a schedule, and sends what it holds back to
+            // batch once the hold ends; otherwise only a change brings work.
+            let heartbeat = now + state.raft.heartbeat_interval();
+            let hold_ends = state.raft.hold_ends(&peer).filter(|&at| at > now);
             state = if state.raft.role() == Role::Leader {
-                monitor.wait_until(state, now + heartbeat)
+                monitor.wait_until(state, hold_ends.map_or(heartbeat, |at| at.min(heartbeat)))
             } else {
                 monitor.wait(state)
             };
