@@ -107,8 +107,9 @@ pub struct Arrivals {
 }
 
 impl Arrivals {
-    /// Weight of the newest sample in the moving averages.
-    const WEIGHT: f64 = 0.25;
+    /// Weight of the newest sample in the moving averages: small enough that a few
+    /// close arrivals under a light load do not look like a heavy one.
+    const WEIGHT: f64 = 0.125;
 
     /// Notes an AppendEntries sent at `now` carrying `items`. Gaps count up to `idle`
     /// at most: a longer pause means no load, whatever its length.

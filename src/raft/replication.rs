@@ -6,10 +6,10 @@ use super::{Entry, Index, Message, NodeId, Raft, Role, Term};
 
 /// Under load the leader holds new work for a peer back for up to the batch window,
 /// but only while the measured rate brings at least this many more items within the
-/// window: then holding turns several AppendEntries rounds (a message each way per
-/// follower) into one. Under a lighter load it would only add latency, so entries go
+/// window: then every AppendEntries it saves (a message each way per follower) is
+/// worth the wait. Under a lighter load holding would only add latency, so entries go
 /// at once and pipeline.
-const HOLD_WHEN_EXPECTED: f64 = 2.0;
+const HOLD_WHEN_EXPECTED: f64 = 1.0;
 
 impl Raft {
     /// What the leader sends `peer` next: new entries while the pipeline has room, a
