@@ -26,6 +26,8 @@ options:
   --initial-voters N           start with only the first N of init's node_ids as
                                voters; the others join when an operator adds them
                                (default: every node is a voter)
+  --service-threads N          threads that parse inbound messages and handle them
+                               (default 2; each sender's messages stay on one)
   --verbose                    log what happens to every forwarded request
   --help                       this text";
 
@@ -63,6 +65,13 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
             "--no-check-quorum" => options.raft.check_quorum = false,
             "--data-dir" => options.data_dir = Some(PathBuf::from(value(&flag)?)),
             "--verbose" => options.verbose = true,
+            "--service-threads" => {
+                let n = number(&flag, &value(&flag)?)?;
+                if n == 0 {
+                    bail!("--service-threads wants at least 1");
+                }
+                options.service_threads = n as usize;
+            }
             "--initial-voters" => {
                 let n = number(&flag, &value(&flag)?)?;
                 if n == 0 {

@@ -5,7 +5,11 @@
 //! message with a `msg_id` but missing or mistyped fields gets error 12; an unknown
 //! `type` gets error 10.
 
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::raft::{ConfigView, Configuration, Message};
@@ -49,18 +53,6 @@ impl Request {
         }
     }
 }
-
-/// Client request types, as they appear on the wire.
-const REQUEST_TYPES: [&str; 8] = [
-    "read",
-    "write",
-    "cas",
-    "add_voter",
-    "add_non_voter",
-    "remove_server",
-    "transfer_leadership",
-    "read_config",
-];
 
 /// Who asked, so that whichever server ends up answering can address the reply.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -116,12 +108,25 @@ pub enum Rejected {
     },
 }
 
+/// The envelope as parsed: `src`, and the body left unparsed until its `type` is known,
+/// so that it is read once, straight into the message it is.
 #[derive(Deserialize)]
-struct Envelope {
+struct Envelope<'a> {
     src: String,
-    #[allow(dead_code)]
-    dest: String,
-    body: Map<String, Value>,
+    #[serde(rename = "dest")]
+    _dest: IgnoredAny,
+    #[serde(borrow)]
+    body: &'a RawValue,
+}
+
+/// What every body is first read for: how to answer it. Both fields are kept raw, so
+/// that a mistyped one is told apart from a missing one.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    msg_id: Option<&'a RawValue>,
 }
 
 const RAFT_TYPES: [&str; 5] = [
@@ -136,9 +141,11 @@ pub fn parse(line: &str) -> Result<Inbound, Rejected> {
     let envelope: Envelope = serde_json::from_str(line)
         .map_err(|e| Rejected::NotAMessage(format!("not a message ({e}): {}", excerpt(line))))?;
     let src = envelope.src;
-    let body = Value::Object(envelope.body);
-    let msg_id = body.get("msg_id").and_then(Value::as_u64);
-    let kind = body.get("type").and_then(Value::as_str).map(str::to_owned);
+    let body = envelope.body.get();
+    let head = read_head(body).map_err(|e| {
+        Rejected::NotAMessage(format!("body is not an object ({e}): {}", excerpt(line)))
+    })?;
+    let msg_id = head.msg_id;
     let bad = |code: u64, text: String| match msg_id {
         Some(msg_id) => Rejected::Error {
             src: src.clone(),
@@ -148,7 +155,7 @@ pub fn parse(line: &str) -> Result<Inbound, Rejected> {
         },
         None => Rejected::Unanswerable(format!("from {src}: {text}")),
     };
-    let Some(kind) = kind else {
+    let Some(kind) = head.kind else {
         return Err(bad(
             code::MALFORMED_REQUEST,
             "body has no string \"type\"".into(),
@@ -156,7 +163,7 @@ pub fn parse(line: &str) -> Result<Inbound, Rejected> {
     };
     let malformed =
         |e: serde_json::Error| bad(code::MALFORMED_REQUEST, format!("malformed {kind}: {e}"));
-    match kind.as_str() {
+    match &*kind {
         "init" => {
             #[derive(Deserialize)]
             struct Init {
@@ -164,7 +171,7 @@ pub fn parse(line: &str) -> Result<Inbound, Rejected> {
                 node_id: String,
                 node_ids: Vec<String>,
             }
-            let init: Init = serde_json::from_value(body.clone()).map_err(malformed)?;
+            let init: Init = serde_json::from_str(body).map_err(malformed)?;
             Ok(Inbound::Init {
                 from: src,
                 msg_id: init.msg_id,
@@ -172,13 +179,47 @@ pub fn parse(line: &str) -> Result<Inbound, Rejected> {
                 node_ids: init.node_ids,
             })
         }
-        t if REQUEST_TYPES.contains(&t) => {
+        "forward" => {
+            #[derive(Deserialize)]
+            struct ForwardBody<'a> {
+                origin: ClientRef,
+                #[serde(borrow)]
+                request: &'a RawValue,
+                hops: u32,
+            }
+            let forward: ForwardBody = serde_json::from_str(body).map_err(malformed)?;
+            let request = forward.request.get();
+            let request = read_head(request)
+                .ok()
+                .and_then(|head| parse_request(&head.kind?, request))
+                .ok_or_else(|| bad(code::MALFORMED_REQUEST, "forward of no request".into()))?
+                .map_err(malformed)?;
+            Ok(Inbound::Forward {
+                from: src,
+                forward: Forward {
+                    origin: forward.origin,
+                    request,
+                    hops: forward.hops,
+                },
+            })
+        }
+        t if RAFT_TYPES.contains(&t) => {
+            let msg: Message = serde_json::from_str(body).map_err(malformed)?;
+            Ok(Inbound::Raft { from: src, msg })
+        }
+        other => {
+            let Some(request) = parse_request(other, body) else {
+                return Err(bad(
+                    code::NOT_SUPPORTED,
+                    format!("unsupported message type {other:?}"),
+                ));
+            };
             let Some(msg_id) = msg_id else {
                 return Err(Rejected::Unanswerable(format!(
                     "{kind} from {src} has no integer msg_id"
                 )));
             };
-            let request: Request = serde_json::from_value(body.clone()).map_err(malformed)?;
+            let request = request.map_err(malformed)?;
             Ok(Inbound::Client {
                 origin: ClientRef {
                     client: src,
@@ -187,19 +228,86 @@ pub fn parse(line: &str) -> Result<Inbound, Rejected> {
                 request,
             })
         }
-        "forward" => {
-            let forward: Forward = serde_json::from_value(body.clone()).map_err(malformed)?;
-            Ok(Inbound::Forward { from: src, forward })
-        }
-        t if RAFT_TYPES.contains(&t) => {
-            let msg: Message = serde_json::from_value(body.clone()).map_err(malformed)?;
-            Ok(Inbound::Raft { from: src, msg })
-        }
-        other => Err(bad(
-            code::NOT_SUPPORTED,
-            format!("unsupported message type {other:?}"),
-        )),
     }
+}
+
+/// A body's `type` when it is a string and `msg_id` when it is an unsigned integer, as
+/// answering needs them; an error only when the body is not an object. Duplicate keys
+/// (which serde refuses) are read as JSON values are: the last one counts.
+fn read_head(body: &str) -> serde_json::Result<Answerable<'_>> {
+    // Serde reads a struct from an array too.
+    if !body.starts_with('{') {
+        return Err(serde::de::Error::custom("expected an object"));
+    }
+    let (kind, msg_id) = match serde_json::from_str::<Head>(body) {
+        Ok(head) => (
+            head.kind.and_then(|raw| text(raw.get())),
+            head.msg_id
+                .and_then(|raw| serde_json::from_str(raw.get()).ok()),
+        ),
+        Err(_) => {
+            let body: Map<String, Value> = serde_json::from_str(body)?;
+            let kind = body.get("type").and_then(Value::as_str);
+            (
+                kind.map(|t| Cow::Owned(t.to_owned())),
+                body.get("msg_id").and_then(Value::as_u64),
+            )
+        }
+    };
+    Ok(Answerable { kind, msg_id })
+}
+
+struct Answerable<'a> {
+    kind: Option<Cow<'a, str>>,
+    msg_id: Option<u64>,
+}
+
+/// A JSON string's text, borrowed unless it has escapes; None when not a string.
+fn text(raw: &str) -> Option<Cow<'_, str>> {
+    match serde_json::from_str::<&str>(raw) {
+        Ok(text) => Some(Cow::Borrowed(text)),
+        Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
+    }
+}
+
+/// Reads a client request of type `kind` straight into its variant; None when `kind` is
+/// not a client request type. Keys and values are any JSON, so they stay [`Value`]s.
+fn parse_request(kind: &str, body: &str) -> Option<serde_json::Result<Request>> {
+    #[derive(Deserialize)]
+    struct Key {
+        key: Value,
+    }
+    #[derive(Deserialize)]
+    struct Write {
+        key: Value,
+        value: Value,
+    }
+    #[derive(Deserialize)]
+    struct Cas {
+        key: Value,
+        from: Value,
+        to: Value,
+    }
+    #[derive(Deserialize)]
+    struct Node {
+        node: String,
+    }
+    let node = || serde_json::from_str::<Node>(body).map(|n| n.node);
+    Some(match kind {
+        "read" => serde_json::from_str(body).map(|Key { key }| Request::Read { key }),
+        "write" => {
+            serde_json::from_str(body).map(|Write { key, value }| Request::Write { key, value })
+        }
+        "cas" => {
+            serde_json::from_str(body).map(|Cas { key, from, to }| Request::Cas { key, from, to })
+        }
+        "add_voter" => node().map(|node| Request::AddVoter { node }),
+        "add_non_voter" => node().map(|node| Request::AddNonVoter { node }),
+        "remove_server" => node().map(|node| Request::RemoveServer { node }),
+        "transfer_leadership" => node().map(|node| Request::TransferLeadership { node }),
+        "read_config" => Ok(Request::ReadConfig),
+        _ => return None,
+    })
 }
 
 /// The first part of a bad line, for a log message that stays one short line.
@@ -211,9 +319,25 @@ fn excerpt(line: &str) -> String {
     }
 }
 
-/// One outbound line: the envelope, exactly the keys Maelstrom's schema allows.
-pub fn envelope(src: &str, dest: &str, body: Value) -> String {
-    json!({ "src": src, "dest": dest, "body": body }).to_string()
+/// An outbound envelope: exactly the keys Maelstrom's schema allows.
+#[derive(Serialize)]
+struct Outbound<'a, B> {
+    src: &'a str,
+    dest: &'a str,
+    body: B,
+}
+
+/// One outbound line, without its newline. The body is serialized where it lies (a raft
+/// [`Message`] as much as a reply's [`Value`]), never first copied into a `Value`.
+pub fn envelope(src: &str, dest: &str, body: impl Serialize) -> String {
+    serde_json::to_string(&Outbound { src, dest, body }).expect("message bodies serialize")
+}
+
+/// Appends one outbound line and its newline to `out`, a batch of lines to write at once.
+pub fn push_line(out: &mut Vec<u8>, src: &str, dest: &str, body: impl Serialize) {
+    serde_json::to_writer(&mut *out, &Outbound { src, dest, body })
+        .expect("message bodies serialize");
+    out.push(b'\n');
 }
 
 pub fn init_ok(in_reply_to: u64) -> Value {
@@ -390,6 +514,87 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn mistyped_heads_and_bodies_get_the_contracts_answers() {
+        // A msg_id that is not an unsigned integer cannot be answered.
+        let negative = parse(r#"{"src":"c1","dest":"n0","body":{"type":"cas","msg_id":-1}}"#);
+        assert!(matches!(negative, Err(Rejected::Unanswerable(_))));
+        let untyped = parse(r#"{"src":"c1","dest":"n0","body":{"type":7,"msg_id":2}}"#);
+        assert!(matches!(
+            untyped,
+            Err(Rejected::Error {
+                msg_id: 2,
+                code: 12,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(r#"{"src":"c1","dest":"n0","body":[1]}"#),
+            Err(Rejected::NotAMessage(_))
+        ));
+        assert!(matches!(
+            parse(r#"{"src":"c1","body":{"type":"read","msg_id":1,"key":1}}"#),
+            Err(Rejected::NotAMessage(_))
+        ));
+        // Duplicate keys, which serde's structs refuse, still get an answer.
+        let twice =
+            parse(r#"{"src":"c1","dest":"n0","body":{"type":"read","type":"read","msg_id":5}}"#);
+        assert!(matches!(
+            twice,
+            Err(Rejected::Error {
+                msg_id: 5,
+                code: 12,
+                ..
+            })
+        ));
+        // Escaped text in the type is read as text.
+        let escaped =
+            parse(r#"{"src":"c1","dest":"n0","body":{"type":"re\u0061d","msg_id":6,"key":"k"}}"#);
+        assert_eq!(
+            escaped,
+            Ok(Inbound::Client {
+                origin: ClientRef {
+                    client: "c1".into(),
+                    msg_id: 6
+                },
+                request: Request::Read { key: json!("k") },
+            })
+        );
+        // A forward whose request is not one is malformed, and answered to its sender.
+        let forward = parse(
+            r#"{"src":"n1","dest":"n0","body":{"type":"forward","msg_id":8,"hops":1,"origin":{"client":"c1","msg_id":3},"request":{"type":"frob"}}}"#,
+        );
+        assert!(matches!(
+            forward,
+            Err(Rejected::Error {
+                msg_id: 8,
+                code: 12,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn outbound_lines_serialize_bodies_where_they_lie() {
+        let msg = Message::TimeoutNow { term: 4 };
+        assert_eq!(
+            envelope("n0", "n1", &msg),
+            r#"{"src":"n0","dest":"n1","body":{"type":"timeout_now","term":4}}"#
+        );
+        let mut lines = Vec::new();
+        push_line(&mut lines, "n0", "c1", write_ok(3));
+        push_line(&mut lines, "n0", "n2", &msg);
+        let text = String::from_utf8(lines).unwrap();
+        let parsed: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0]["body"], write_ok(3));
+        assert_eq!(parsed[1]["body"], raft_body(&msg));
+        assert!(text.ends_with('\n'));
     }
 
     #[test]

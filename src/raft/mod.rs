@@ -463,6 +463,11 @@ impl Raft {
         })
     }
 
+    /// Whether [`Raft::take_log_write`] has entries to hand out.
+    pub fn log_write_pending(&self) -> bool {
+        self.write_from <= self.log.last_index()
+    }
+
     /// Log entries not yet handed to storage. Storage must drop any stored entries at
     /// or after the first one's index before appending them.
     pub fn take_log_write(&mut self) -> Option<Vec<Entry>> {
