@@ -43,7 +43,11 @@ impl Pool {
             let (tx, rx) = unbounded::<Vec<u8>>();
             let handle = handle.clone();
             handles.push(threads::spawn(format!("service-{i}"), move || {
-                for lines in rx {
+                while let Ok(mut lines) = rx.recv() {
+                    // What queued meanwhile is handled with it, under one hold of the lock.
+                    for more in rx.try_iter() {
+                        lines.extend_from_slice(&more);
+                    }
                     handle(&lines);
                 }
             }));

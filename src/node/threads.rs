@@ -51,8 +51,12 @@ pub fn peer(monitor: Arc<Monitor>, peer: NodeId, work: Receiver<Vec<Message>>) {
 /// Applies committed entries to the key-value store and answers clients (see
 /// [`StateMachine`]), batch by batch as the monitor hands them out, outside the lock.
 pub fn state_machine(monitor: Arc<Monitor>, mut machine: StateMachine, work: Receiver<Batch>) {
-    for batch in work {
-        monitor.send(machine.apply(batch));
+    while let Ok(batch) = work.recv() {
+        let mut out = machine.apply(batch);
+        for batch in work.try_iter() {
+            out.extend(machine.apply(batch));
+        }
+        monitor.send(out);
     }
 }
 
