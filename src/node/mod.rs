@@ -99,8 +99,9 @@ pub fn run(options: Options) -> Result<()> {
         match &mut pool {
             Some(pool) => {
                 pool.push(&line);
-                // What has come in so far goes out before the next read may block.
-                if stdin.buffer().is_empty() {
+                // What has come in so far goes out before a read that may block: when
+                // no whole line is left in the buffer.
+                if !stdin.buffer().contains(&b'\n') {
                     pool.flush();
                 }
             }
