@@ -134,7 +134,8 @@ impl Raft {
     /// Whether this leader may serve a read at `now` without a heartbeat round.
     pub fn holds_lease(&self, now: u64) -> bool {
         let handing_over = self.transfer.is_some() || self.lease.forfeited;
-        if self.config.read_mode != ReadMode::Lease
+        if self.role != Role::Leader
+            || self.config.read_mode != ReadMode::Lease
             || (handing_over && !self.injected(super::InjectedBug::LeaseKeptThroughTransfer))
         {
             return false;
