@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 
 use raft_ng::node::{self, Options};
+use raft_ng::raft::ReadMode;
 
 const USAGE: &str = "\
 usage: raft-ng [options]
@@ -21,6 +22,9 @@ options:
   --max-batch N                entries per AppendEntries at most (default 512)
   --no-pre-vote                campaign without a pre-vote round
   --no-check-quorum            leaders do not step down without a majority
+  --read-mode lease|index      how the leader confirms reads: at once under a lease
+                               earned from heartbeats, or by a heartbeat round
+                               after each read arrives (default: index)
   --data-dir DIR               keep term, vote and log durably in DIR/<node id>/
                                (default: in memory only)
   --initial-voters N           start with only the first N of init's node_ids as
@@ -63,6 +67,13 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
             }
             "--no-pre-vote" => options.raft.pre_vote = false,
             "--no-check-quorum" => options.raft.check_quorum = false,
+            "--read-mode" => {
+                options.raft.read_mode = match value(&flag)?.as_str() {
+                    "lease" => ReadMode::Lease,
+                    "index" => ReadMode::Index,
+                    other => bail!("--read-mode wants lease or index, got {other:?}"),
+                }
+            }
             "--data-dir" => options.data_dir = Some(PathBuf::from(value(&flag)?)),
             "--verbose" => options.verbose = true,
             "--service-threads" => {
@@ -79,7 +90,6 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
                 }
                 options.initial_voters = Some(n as usize);
             }
-            "--help" | "-h" => bail!("{USAGE}"),
             other => bail!("unknown option {other:?}\n{USAGE}"),
         }
     }
@@ -94,6 +104,11 @@ fn number(flag: &str, text: &str) -> Result<u64> {
 
 fn main() -> ExitCode {
     node::abort_on_panic();
+    // Asking for help is no error: scripts read the flags from it.
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        eprintln!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let options = match parse_args(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(e) => {
@@ -138,5 +153,16 @@ mod tests {
         assert!(fixed.raft.adaptive_election_timeout);
         assert!(!fixed.raft.adaptive_heartbeat);
         assert_eq!(fixed.raft.heartbeat_interval, 20);
+    }
+
+    #[test]
+    fn read_mode_is_index_unless_lease_is_asked_for() {
+        assert_eq!(parse(&[]).raft.read_mode, ReadMode::Index);
+        let lease = parse(&["--read-mode", "lease"]);
+        assert_eq!(lease.raft.read_mode, ReadMode::Lease);
+        let index = parse(&["--read-mode", "index"]);
+        assert_eq!(index.raft.read_mode, ReadMode::Index);
+        let bad = parse_args(["--read-mode", "fast"].iter().map(|a| a.to_string()));
+        assert!(bad.unwrap_err().to_string().contains("lease or index"));
     }
 }
