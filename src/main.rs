@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 
 use raft_ng::node::{self, Options};
+use raft_ng::raft::ReadMode;
 
 const USAGE: &str = "\
 usage: raft-ng [options]
@@ -24,11 +25,16 @@ options:
                                0: never hold)
   --no-pre-vote                campaign without a pre-vote round
   --no-check-quorum            leaders do not step down without a majority
+  --read-mode lease|index      how the leader confirms reads: at once under a lease
+                               earned from heartbeats, or by a heartbeat round
+                               after each read arrives (default: index)
   --data-dir DIR               keep term, vote and log durably in DIR/<node id>/
                                (default: in memory only)
   --initial-voters N           start with only the first N of init's node_ids as
                                voters; the others join when an operator adds them
                                (default: every node is a voter)
+  --service-threads N          threads that parse inbound messages and handle them
+                               (default 2; each sender's messages stay on one)
   --verbose                    log what happens to every forwarded request
   --help                       this text";
 
@@ -65,8 +71,22 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
             "--batch-window" => options.raft.batch_window = number(&flag, &value(&flag)?)?,
             "--no-pre-vote" => options.raft.pre_vote = false,
             "--no-check-quorum" => options.raft.check_quorum = false,
+            "--read-mode" => {
+                options.raft.read_mode = match value(&flag)?.as_str() {
+                    "lease" => ReadMode::Lease,
+                    "index" => ReadMode::Index,
+                    other => bail!("--read-mode wants lease or index, got {other:?}"),
+                }
+            }
             "--data-dir" => options.data_dir = Some(PathBuf::from(value(&flag)?)),
             "--verbose" => options.verbose = true,
+            "--service-threads" => {
+                let n = number(&flag, &value(&flag)?)?;
+                if n == 0 {
+                    bail!("--service-threads wants at least 1");
+                }
+                options.service_threads = n as usize;
+            }
             "--initial-voters" => {
                 let n = number(&flag, &value(&flag)?)?;
                 if n == 0 {
@@ -74,7 +94,6 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
                 }
                 options.initial_voters = Some(n as usize);
             }
-            "--help" | "-h" => bail!("{USAGE}"),
             other => bail!("unknown option {other:?}\n{USAGE}"),
         }
     }
@@ -89,6 +108,11 @@ fn number(flag: &str, text: &str) -> Result<u64> {
 
 fn main() -> ExitCode {
     node::abort_on_panic();
+    // Asking for help is no error: scripts read the flags from it.
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        eprintln!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let options = match parse_args(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(e) => {
@@ -133,5 +157,16 @@ mod tests {
         assert!(fixed.raft.adaptive_election_timeout);
         assert!(!fixed.raft.adaptive_heartbeat);
         assert_eq!(fixed.raft.heartbeat_interval, 20);
+    }
+
+    #[test]
+    fn read_mode_is_index_unless_lease_is_asked_for() {
+        assert_eq!(parse(&[]).raft.read_mode, ReadMode::Index);
+        let lease = parse(&["--read-mode", "lease"]);
+        assert_eq!(lease.raft.read_mode, ReadMode::Lease);
+        let index = parse(&["--read-mode", "index"]);
+        assert_eq!(index.raft.read_mode, ReadMode::Index);
+        let bad = parse_args(["--read-mode", "fast"].iter().map(|a| a.to_string()));
+        assert!(bad.unwrap_err().to_string().contains("lease or index"));
     }
 }

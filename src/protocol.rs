@@ -5,10 +5,14 @@
 //! message with a `msg_id` but missing or mistyped fields gets error 12; an unknown
 //! `type` gets error 10.
 
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
-use crate::raft::{ConfigView, Configuration, Message};
+use crate::raft::{ConfigView, Configuration, Entry, Index, Message, Term};
 
 /// Maelstrom's error codes that this node sends.
 pub mod code {
@@ -49,18 +53,6 @@ impl Request {
         }
     }
 }
-
-/// Client request types, as they appear on the wire.
-const REQUEST_TYPES: [&str; 8] = [
-    "read",
-    "write",
-    "cas",
-    "add_voter",
-    "add_non_voter",
-    "remove_server",
-    "transfer_leadership",
-    "read_config",
-];
 
 /// Who asked, so that whichever server ends up answering can address the reply.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -116,12 +108,25 @@ pub enum Rejected {
     },
 }
 
+/// The envelope as parsed: `src`, and the body left unparsed until its `type` is known,
+/// so that it is read once, straight into the message it is.
 #[derive(Deserialize)]
-struct Envelope {
+struct Envelope<'a> {
     src: String,
-    #[allow(dead_code)]
-    dest: String,
-    body: Map<String, Value>,
+    #[serde(rename = "dest")]
+    _dest: IgnoredAny,
+    #[serde(borrow)]
+    body: &'a RawValue,
+}
+
+/// What every body is first read for: how to answer it. Both fields are kept raw, so
+/// that a mistyped one is told apart from a missing one.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    msg_id: Option<&'a RawValue>,
 }
 
 const RAFT_TYPES: [&str; 5] = [
@@ -136,9 +141,18 @@ pub fn parse(line: &str) -> Result<Inbound, Rejected> {
     let envelope: Envelope = serde_json::from_str(line)
         .map_err(|e| Rejected::NotAMessage(format!("not a message ({e}): {}", excerpt(line))))?;
     let src = envelope.src;
-    let body = Value::Object(envelope.body);
-    let msg_id = body.get("msg_id").and_then(Value::as_u64);
-    let kind = body.get("type").and_then(Value::as_str).map(str::to_owned);
+    let body = envelope.body.get();
+    // Servers write the type first: their messages are read straight into place, and
+    // only one that fails is read again, below, for the answer the contract asks.
+    if let Some(kind) = leading_type(body) {
+        if let Some(Ok(inbound)) = parse_from_server(&src, kind, body) {
+            return Ok(inbound);
+        }
+    }
+    let head = read_head(body).map_err(|e| {
+        Rejected::NotAMessage(format!("body is not an object ({e}): {}", excerpt(line)))
+    })?;
+    let msg_id = head.msg_id;
     let bad = |code: u64, text: String| match msg_id {
         Some(msg_id) => Rejected::Error {
             src: src.clone(),
@@ -148,7 +162,7 @@ pub fn parse(line: &str) -> Result<Inbound, Rejected> {
         },
         None => Rejected::Unanswerable(format!("from {src}: {text}")),
     };
-    let Some(kind) = kind else {
+    let Some(kind) = head.kind else {
         return Err(bad(
             code::MALFORMED_REQUEST,
             "body has no string \"type\"".into(),
@@ -156,7 +170,7 @@ pub fn parse(line: &str) -> Result<Inbound, Rejected> {
     };
     let malformed =
         |e: serde_json::Error| bad(code::MALFORMED_REQUEST, format!("malformed {kind}: {e}"));
-    match kind.as_str() {
+    match &*kind {
         "init" => {
             #[derive(Deserialize)]
             struct Init {
@@ -164,7 +178,7 @@ pub fn parse(line: &str) -> Result<Inbound, Rejected> {
                 node_id: String,
                 node_ids: Vec<String>,
             }
-            let init: Init = serde_json::from_value(body.clone()).map_err(malformed)?;
+            let init: Init = serde_json::from_str(body).map_err(malformed)?;
             Ok(Inbound::Init {
                 from: src,
                 msg_id: init.msg_id,
@@ -172,13 +186,27 @@ pub fn parse(line: &str) -> Result<Inbound, Rejected> {
                 node_ids: init.node_ids,
             })
         }
-        t if REQUEST_TYPES.contains(&t) => {
+        other => {
+            if let Some(parsed) = parse_from_server(&src, other, body) {
+                return parsed.map_err(|e| match e {
+                    ServerError::Json(e) => malformed(e),
+                    ServerError::NoRequest => {
+                        bad(code::MALFORMED_REQUEST, "forward of no request".into())
+                    }
+                });
+            }
+            let Some(request) = parse_request(other, body) else {
+                return Err(bad(
+                    code::NOT_SUPPORTED,
+                    format!("unsupported message type {other:?}"),
+                ));
+            };
             let Some(msg_id) = msg_id else {
                 return Err(Rejected::Unanswerable(format!(
                     "{kind} from {src} has no integer msg_id"
                 )));
             };
-            let request: Request = serde_json::from_value(body.clone()).map_err(malformed)?;
+            let request = request.map_err(malformed)?;
             Ok(Inbound::Client {
                 origin: ClientRef {
                     client: src,
@@ -187,19 +215,209 @@ pub fn parse(line: &str) -> Result<Inbound, Rejected> {
                 request,
             })
         }
-        "forward" => {
-            let forward: Forward = serde_json::from_value(body.clone()).map_err(malformed)?;
-            Ok(Inbound::Forward { from: src, forward })
-        }
-        t if RAFT_TYPES.contains(&t) => {
-            let msg: Message = serde_json::from_value(body.clone()).map_err(malformed)?;
-            Ok(Inbound::Raft { from: src, msg })
-        }
-        other => Err(bad(
-            code::NOT_SUPPORTED,
-            format!("unsupported message type {other:?}"),
-        )),
     }
+}
+
+/// Why a message between servers did not parse.
+enum ServerError {
+    Json(serde_json::Error),
+    /// A forward whose request has no request type.
+    NoRequest,
+}
+
+/// A message from another server (Raft, or a forwarded request) of type `kind`; None
+/// when `kind` is not one.
+fn parse_from_server(src: &str, kind: &str, body: &str) -> Option<Result<Inbound, ServerError>> {
+    if kind == "forward" {
+        #[derive(Deserialize)]
+        struct ForwardBody<'a> {
+            origin: ClientRef,
+            #[serde(borrow)]
+            request: &'a RawValue,
+            hops: u32,
+        }
+        let parsed = serde_json::from_str(body)
+            .map_err(ServerError::Json)
+            .and_then(|forward: ForwardBody| {
+                let request = forward.request.get();
+                let kind = match leading_type(request) {
+                    Some(kind) => Some(Cow::Borrowed(kind)),
+                    None => read_head(request).ok().and_then(|head| head.kind),
+                };
+                let request = kind
+                    .and_then(|kind| parse_request(&kind, request))
+                    .ok_or(ServerError::NoRequest)?
+                    .map_err(ServerError::Json)?;
+                Ok(Inbound::Forward {
+                    from: src.to_owned(),
+                    forward: Forward {
+                        origin: forward.origin,
+                        request,
+                        hops: forward.hops,
+                    },
+                })
+            });
+        return Some(parsed);
+    }
+    if !RAFT_TYPES.contains(&kind) {
+        return None;
+    }
+    Some(
+        parse_raft(kind, body)
+            .map(|msg| Inbound::Raft {
+                from: src.to_owned(),
+                msg,
+            })
+            .map_err(ServerError::Json),
+    )
+}
+
+/// The `type` of a body that starts with it, as this node writes bodies (serde writes
+/// an enum's tag first), when it has no escapes: found without parsing the body.
+fn leading_type(body: &str) -> Option<&str> {
+    let rest = body.strip_prefix(r#"{"type":""#)?;
+    let kind = &rest[..rest.find('"')?];
+    (!kind.contains('\\')).then_some(kind)
+}
+
+/// Reads a Raft message of type `kind`. The two that carry replication, most of the
+/// traffic, are read straight into their variant: serde reads an internally tagged enum
+/// by first copying the whole body, entries and all, into a buffer of its own. The
+/// others are rare, and read through [`Message`]'s own derive.
+fn parse_raft(kind: &str, body: &str) -> serde_json::Result<Message> {
+    #[derive(Deserialize)]
+    struct AppendEntries {
+        term: Term,
+        prev_log_index: Index,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: Index,
+        read_seq: u64,
+        #[serde(default)]
+        sent_at: u64,
+        #[serde(default)]
+        election_timeout: u64,
+    }
+    #[derive(Deserialize)]
+    struct AppendEntriesResponse {
+        term: Term,
+        success: bool,
+        match_index: Index,
+        rejected_index: Index,
+        hint_index: Index,
+        hint_term: Option<Term>,
+        read_seq: u64,
+        #[serde(default)]
+        sent_at: u64,
+    }
+    match kind {
+        "append_entries" => {
+            let m: AppendEntries = serde_json::from_str(body)?;
+            Ok(Message::AppendEntries {
+                term: m.term,
+                prev_log_index: m.prev_log_index,
+                prev_log_term: m.prev_log_term,
+                entries: m.entries,
+                leader_commit: m.leader_commit,
+                read_seq: m.read_seq,
+                sent_at: m.sent_at,
+                election_timeout: m.election_timeout,
+            })
+        }
+        "append_entries_response" => {
+            let m: AppendEntriesResponse = serde_json::from_str(body)?;
+            Ok(Message::AppendEntriesResponse {
+                term: m.term,
+                success: m.success,
+                match_index: m.match_index,
+                rejected_index: m.rejected_index,
+                hint_index: m.hint_index,
+                hint_term: m.hint_term,
+                read_seq: m.read_seq,
+                sent_at: m.sent_at,
+            })
+        }
+        _ => serde_json::from_str(body),
+    }
+}
+
+/// A body's `type` when it is a string and `msg_id` when it is an unsigned integer, as
+/// answering needs them; an error only when the body is not an object. Duplicate keys
+/// (which serde refuses) are read as JSON values are: the last one counts.
+fn read_head(body: &str) -> serde_json::Result<Answerable<'_>> {
+    // Serde reads a struct from an array too.
+    if !body.starts_with('{') {
+        return Err(serde::de::Error::custom("expected an object"));
+    }
+    let (kind, msg_id) = match serde_json::from_str::<Head>(body) {
+        Ok(head) => (
+            head.kind.and_then(|raw| text(raw.get())),
+            head.msg_id
+                .and_then(|raw| serde_json::from_str(raw.get()).ok()),
+        ),
+        Err(_) => {
+            let body: Map<String, Value> = serde_json::from_str(body)?;
+            let kind = body.get("type").and_then(Value::as_str);
+            (
+                kind.map(|t| Cow::Owned(t.to_owned())),
+                body.get("msg_id").and_then(Value::as_u64),
+            )
+        }
+    };
+    Ok(Answerable { kind, msg_id })
+}
+
+struct Answerable<'a> {
+    kind: Option<Cow<'a, str>>,
+    msg_id: Option<u64>,
+}
+
+/// A JSON string's text, borrowed unless it has escapes; None when not a string.
+fn text(raw: &str) -> Option<Cow<'_, str>> {
+    match serde_json::from_str::<&str>(raw) {
+        Ok(text) => Some(Cow::Borrowed(text)),
+        Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
+    }
+}
+
+/// Reads a client request of type `kind` straight into its variant; None when `kind` is
+/// not a client request type. Keys and values are any JSON, so they stay [`Value`]s.
+fn parse_request(kind: &str, body: &str) -> Option<serde_json::Result<Request>> {
+    #[derive(Deserialize)]
+    struct Key {
+        key: Value,
+    }
+    #[derive(Deserialize)]
+    struct Write {
+        key: Value,
+        value: Value,
+    }
+    #[derive(Deserialize)]
+    struct Cas {
+        key: Value,
+        from: Value,
+        to: Value,
+    }
+    #[derive(Deserialize)]
+    struct Node {
+        node: String,
+    }
+    let node = || serde_json::from_str::<Node>(body).map(|n| n.node);
+    Some(match kind {
+        "read" => serde_json::from_str(body).map(|Key { key }| Request::Read { key }),
+        "write" => {
+            serde_json::from_str(body).map(|Write { key, value }| Request::Write { key, value })
+        }
+        "cas" => {
+            serde_json::from_str(body).map(|Cas { key, from, to }| Request::Cas { key, from, to })
+        }
+        "add_voter" => node().map(|node| Request::AddVoter { node }),
+        "add_non_voter" => node().map(|node| Request::AddNonVoter { node }),
+        "remove_server" => node().map(|node| Request::RemoveServer { node }),
+        "transfer_leadership" => node().map(|node| Request::TransferLeadership { node }),
+        "read_config" => Ok(Request::ReadConfig),
+        _ => return None,
+    })
 }
 
 /// The first part of a bad line, for a log message that stays one short line.
@@ -211,9 +429,25 @@ fn excerpt(line: &str) -> String {
     }
 }
 
-/// One outbound line: the envelope, exactly the keys Maelstrom's schema allows.
-pub fn envelope(src: &str, dest: &str, body: Value) -> String {
-    json!({ "src": src, "dest": dest, "body": body }).to_string()
+/// An outbound envelope: exactly the keys Maelstrom's schema allows.
+#[derive(Serialize)]
+struct Outbound<'a, B> {
+    src: &'a str,
+    dest: &'a str,
+    body: B,
+}
+
+/// One outbound line, without its newline. The body is serialized where it lies (a raft
+/// [`Message`] as much as a reply's [`Value`]), never first copied into a `Value`.
+pub fn envelope(src: &str, dest: &str, body: impl Serialize) -> String {
+    serde_json::to_string(&Outbound { src, dest, body }).expect("message bodies serialize")
+}
+
+/// Appends one outbound line and its newline to `out`, a batch of lines to write at once.
+pub fn push_line(out: &mut Vec<u8>, src: &str, dest: &str, body: impl Serialize) {
+    serde_json::to_writer(&mut *out, &Outbound { src, dest, body })
+        .expect("message bodies serialize");
+    out.push(b'\n');
 }
 
 pub fn init_ok(in_reply_to: u64) -> Value {
@@ -390,6 +624,156 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn mistyped_heads_and_bodies_get_the_contracts_answers() {
+        // A msg_id that is not an unsigned integer cannot be answered.
+        let negative = parse(r#"{"src":"c1","dest":"n0","body":{"type":"cas","msg_id":-1}}"#);
+        assert!(matches!(negative, Err(Rejected::Unanswerable(_))));
+        let untyped = parse(r#"{"src":"c1","dest":"n0","body":{"type":7,"msg_id":2}}"#);
+        assert!(matches!(
+            untyped,
+            Err(Rejected::Error {
+                msg_id: 2,
+                code: 12,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(r#"{"src":"c1","dest":"n0","body":[1]}"#),
+            Err(Rejected::NotAMessage(_))
+        ));
+        assert!(matches!(
+            parse(r#"{"src":"c1","body":{"type":"read","msg_id":1,"key":1}}"#),
+            Err(Rejected::NotAMessage(_))
+        ));
+        // Duplicate keys, which serde's structs refuse, still get an answer.
+        let twice =
+            parse(r#"{"src":"c1","dest":"n0","body":{"type":"read","type":"read","msg_id":5}}"#);
+        assert!(matches!(
+            twice,
+            Err(Rejected::Error {
+                msg_id: 5,
+                code: 12,
+                ..
+            })
+        ));
+        // Escaped text in the type is read as text.
+        let escaped =
+            parse(r#"{"src":"c1","dest":"n0","body":{"type":"re\u0061d","msg_id":6,"key":"k"}}"#);
+        assert_eq!(
+            escaped,
+            Ok(Inbound::Client {
+                origin: ClientRef {
+                    client: "c1".into(),
+                    msg_id: 6
+                },
+                request: Request::Read { key: json!("k") },
+            })
+        );
+        // A forward whose request is not one is malformed, and answered to its sender.
+        let forward = parse(
+            r#"{"src":"n1","dest":"n0","body":{"type":"forward","msg_id":8,"hops":1,"origin":{"client":"c1","msg_id":3},"request":{"type":"frob"}}}"#,
+        );
+        assert!(matches!(
+            forward,
+            Err(Rejected::Error {
+                msg_id: 8,
+                code: 12,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn replication_messages_read_straight_into_their_variants() {
+        use crate::kv::{Command, KvOp};
+        use crate::raft::EntryData;
+        let entries = vec![
+            Entry {
+                term: 2,
+                index: 7,
+                data: EntryData::Noop,
+            },
+            Entry {
+                term: 2,
+                index: 8,
+                data: EntryData::Command(Command {
+                    client: "c1".into(),
+                    msg_id: 4,
+                    proposer: "n1".into(),
+                    op: KvOp::Cas {
+                        key: json!(1),
+                        from: json!([2]),
+                        to: json!({"a": null}),
+                    },
+                }),
+            },
+        ];
+        let messages = [
+            Message::AppendEntries {
+                term: 2,
+                prev_log_index: 6,
+                prev_log_term: 1,
+                entries,
+                leader_commit: 5,
+                read_seq: 9,
+                sent_at: 1234,
+                election_timeout: 300,
+            },
+            Message::AppendEntriesResponse {
+                term: 2,
+                success: false,
+                match_index: 0,
+                rejected_index: 6,
+                hint_index: 4,
+                hint_term: Some(1),
+                read_seq: 9,
+                sent_at: 1234,
+            },
+        ];
+        for msg in messages {
+            let line = envelope("n1", "n0", &msg);
+            let from = "n1".to_string();
+            assert_eq!(parse(&line), Ok(Inbound::Raft { from, msg }));
+        }
+        // Fields added later default, as the enum's derive has them.
+        let old = r#"{"src":"n1","dest":"n0","body":{"type":"append_entries_response","term":1,"success":true,"match_index":3,"rejected_index":0,"hint_index":0,"hint_term":null,"read_seq":0}}"#;
+        assert!(matches!(
+            parse(old),
+            Ok(Inbound::Raft {
+                msg: Message::AppendEntriesResponse { sent_at: 0, .. },
+                ..
+            })
+        ));
+        let missing =
+            r#"{"src":"n1","dest":"n0","body":{"type":"append_entries","msg_id":3,"term":1}}"#;
+        assert!(matches!(
+            parse(missing),
+            Err(Rejected::Error { code: 12, .. })
+        ));
+    }
+
+    #[test]
+    fn outbound_lines_serialize_bodies_where_they_lie() {
+        let msg = Message::TimeoutNow { term: 4 };
+        assert_eq!(
+            envelope("n0", "n1", &msg),
+            r#"{"src":"n0","dest":"n1","body":{"type":"timeout_now","term":4}}"#
+        );
+        let mut lines = Vec::new();
+        push_line(&mut lines, "n0", "c1", write_ok(3));
+        push_line(&mut lines, "n0", "n2", &msg);
+        let text = String::from_utf8(lines).unwrap();
+        let parsed: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0]["body"], write_ok(3));
+        assert_eq!(parsed[1]["body"], raft_body(&msg));
+        assert!(text.ends_with('\n'));
     }
 
     #[test]

@@ -363,8 +363,12 @@ fn a_server_removed_while_cut_off_learns_it_and_forwards_its_clients() {
         forwarded["dest"] == "n1" || forwarded["dest"] == "n2",
         "{forwarded}"
     );
-    // It does not campaign any more.
+    // It does not campaign any more. The first round's request to n2 (taken out with
+    // n1's, so stamped alike) may reach stdout only now, when its peer thread was slow.
     while let Ok(message) = node.replies.recv_timeout(Duration::from_secs(2)) {
-        assert_ne!(message["body"]["type"], "request_vote", "{message}");
+        let same_round = message["body"]["sent_at"] == pre_vote["sent_at"];
+        if message["body"]["type"] == "request_vote" && !same_round {
+            panic!("campaigned again: {message}");
+        }
     }
 }

@@ -1,15 +1,20 @@
 //! The node runtime: LogCabin's threads around the deterministic core.
 //!
-//! - the service thread (the caller of [`run`]) reads stdin and handles each message;
+//! - the stdin thread (the caller of [`run`]) reads lines and routes each to one of a
+//!   few service threads by its sender, which parse them and enter the monitor
+//!   ([`service`]);
 //! - one peer thread per other server sends it what the core has for it;
 //! - the state machine thread applies committed entries and answers clients;
-//!
-//! How requests are routed, held and answered is not the threads' business: that is
-//! [`requests`] and [`state_machine`], plain code the simulation drives too.
 //! - the election timer and the leader's step-down timer;
 //! - the log sync thread writes the leader's entries while they replicate;
 //! - the parking thread routes requests held during an election once it ends;
 //! - the stdout writer, the only thread that prints.
+//!
+//! Whoever changes the core hands the work it made to the thread that does it, and
+//! wakes no other ([`monitor`]).
+//!
+//! How requests are routed, held and answered is not the threads' business: that is
+//! [`requests`] and [`state_machine`], plain code the simulation drives too.
 
 mod monitor;
 pub(crate) mod requests;
@@ -18,22 +23,24 @@ pub(crate) mod state_machine;
 mod threads;
 mod writer;
 
-use std::io::BufRead;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use crossbeam_channel::unbounded;
 
-use crate::protocol::{self, Inbound, Rejected};
+use crate::protocol::{self, Inbound};
 use crate::raft::{Config, Configuration, Raft};
 use crate::storage::{FileStorage, MemStorage, Storage};
-use monitor::Monitor;
+use monitor::{Monitor, Workers};
 use requests::Requests;
+use service::Pool;
 use state_machine::StateMachine;
 use writer::Outbox;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     pub raft: Config,
     /// Keep state under `<dir>/<node id>/`; without it, state lives in memory only.
@@ -43,6 +50,20 @@ pub struct Options {
     /// Start with only the first N of init's node_ids as voters; the others wait to be
     /// added. Without it every node is a voter.
     pub initial_voters: Option<usize>,
+    /// Threads that parse inbound messages and enter the monitor with them.
+    pub service_threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            raft: Config::default(),
+            data_dir: None,
+            verbose: false,
+            initial_voters: None,
+            service_threads: service::DEFAULT_THREADS,
+        }
+    }
 }
 
 /// Makes a panic in any thread end the process, after the usual report on stderr: a
@@ -56,82 +77,80 @@ pub fn abort_on_panic() {
     }));
 }
 
-/// Serves Maelstrom's protocol on stdin/stdout until stdin closes.
+/// Serves Maelstrom's protocol on stdin/stdout until stdin closes. This thread reads
+/// stdin; until init it handles the lines itself, then it hands them to the service
+/// threads.
 pub fn run(options: Options) -> Result<()> {
     let started = Instant::now();
-    let mut stdin = std::io::stdin().lock();
-    let mut monitor: Option<Arc<Monitor>> = None;
-    let mut bytes = Vec::new();
+    // Big enough that a burst of lines comes in with one read and leaves as one batch
+    // per service thread.
+    let mut stdin = BufReader::with_capacity(1 << 16, std::io::stdin());
+    let mut pool: Option<Pool> = None;
+    let mut line = Vec::new();
     loop {
-        bytes.clear();
+        line.clear();
         if stdin
-            .read_until(b'\n', &mut bytes)
+            .read_until(b'\n', &mut line)
             .context("reading stdin")?
             == 0
         {
             break;
         }
-        // Bad bytes are bad input like any other: skipped, not fatal.
-        let Ok(line) = std::str::from_utf8(bytes.trim_ascii_end()) else {
-            eprintln!("skipped: a line that is not valid UTF-8");
-            continue;
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed = protocol::parse(line);
-        let Some(node) = monitor.as_ref() else {
-            match parsed {
-                Ok(Inbound::Init {
-                    from,
-                    msg_id,
-                    node_id,
-                    node_ids,
-                }) => {
-                    let outbox = Outbox::start(node_id.clone());
-                    let node = start(&options, node_id, node_ids, outbox.clone(), started)?;
-                    outbox.send(&from, protocol::init_ok(msg_id));
-                    monitor = Some(node);
+        match &mut pool {
+            Some(pool) => {
+                pool.push(&line);
+                // What has come in so far goes out before a read that may block: when
+                // no whole line is left in the buffer.
+                if !stdin.buffer().contains(&b'\n') {
+                    pool.flush();
                 }
-                Ok(other) => eprintln!("ignored before init: {other:?}"),
-                // Before init there is no node id to answer from: log only.
-                Err(rejected) => eprintln!("skipped before init: {rejected:?}"),
             }
-            continue;
-        };
-        match parsed {
-            Ok(Inbound::Raft { from, msg }) => service::raft_message(node, &from, msg),
-            Ok(Inbound::Client { origin, request }) => {
-                service::client_request(node, origin, request, 0)
+            None => {
+                if let Some(node) = before_init(&options, &line, started)? {
+                    let threads = options.service_threads;
+                    pool = Some(Pool::start(threads, move |lines| {
+                        service::handle_lines(&node, lines)
+                    }));
+                }
             }
-            Ok(Inbound::Forward { forward, .. }) => {
-                service::client_request(node, forward.origin, forward.request, forward.hops)
-            }
-            Ok(Inbound::Init { from, msg_id, .. }) => {
-                eprintln!("second init from {from} ignored");
-                node.outbox.send(&from, protocol::init_ok(msg_id));
-            }
-            Err(rejected) => report(&node.outbox, rejected),
         }
     }
     // Maelstrom tears nodes down with SIGKILL; a closed stdin means nothing more will
-    // come, and the other threads have nothing left to answer.
+    // come, and once the lines read are handled the other threads have nothing left to
+    // answer.
+    if let Some(pool) = pool {
+        pool.finish();
+    }
     Ok(())
 }
 
-fn report(outbox: &Outbox, rejected: Rejected) {
-    match rejected {
-        Rejected::NotAMessage(why) | Rejected::Unanswerable(why) => eprintln!("skipped: {why}"),
-        Rejected::Error {
-            src,
-            msg_id,
-            code,
-            text,
-        } => {
-            eprintln!("rejected from {src}: {text}");
-            outbox.send(&src, protocol::error(msg_id, code, &text));
-        }
+/// Handles a line that came before init; starts the node on init.
+fn before_init(options: &Options, bytes: &[u8], started: Instant) -> Result<Option<Arc<Monitor>>> {
+    // Bad bytes are bad input like any other: skipped, not fatal.
+    let Ok(line) = std::str::from_utf8(bytes.trim_ascii_end()) else {
+        eprintln!("skipped: a line that is not valid UTF-8");
+        return Ok(None);
+    };
+    if line.trim().is_empty() {
+        return Ok(None);
     }
+    match protocol::parse(line) {
+        Ok(Inbound::Init {
+            from,
+            msg_id,
+            node_id,
+            node_ids,
+        }) => {
+            let outbox = Outbox::start(node_id.clone());
+            let node = start(options, node_id, node_ids, outbox.clone(), started)?;
+            outbox.send(&from, protocol::init_ok(msg_id));
+            return Ok(Some(node));
+        }
+        Ok(other) => eprintln!("ignored before init: {other:?}"),
+        // Before init there is no node id to answer from: log only.
+        Err(rejected) => eprintln!("skipped before init: {rejected:?}"),
+    }
+    Ok(None)
 }
 
 fn start(
@@ -174,15 +193,29 @@ fn start(
         .collect();
     let machine = StateMachine::new(node_id, raft.log().last_index(), &options.raft);
     let requests = Requests::new(node_ids, &options.raft, options.verbose, rand::random());
-    let monitor = Arc::new(Monitor::new(raft, requests, storage, outbox, started));
-
+    let (state_machine_work, state_machine_rx) = unbounded();
+    let mut peer_work = Vec::new();
+    let mut peer_rx = Vec::new();
     for peer in peers {
+        let (tx, rx) = unbounded();
+        peer_work.push((peer.clone(), tx));
+        peer_rx.push((peer, rx));
+    }
+    let workers = Workers {
+        peers: peer_work,
+        state_machine: state_machine_work,
+    };
+    let monitor = Arc::new(Monitor::new(
+        raft, requests, storage, outbox, workers, started,
+    ));
+
+    for (peer, work) in peer_rx {
         let m = Arc::clone(&monitor);
-        threads::spawn(format!("peer-{peer}"), move || threads::peer(m, peer));
+        threads::spawn(format!("peer-{peer}"), move || threads::peer(m, peer, work));
     }
     let m = Arc::clone(&monitor);
     threads::spawn("state-machine".into(), move || {
-        threads::state_machine(m, machine)
+        threads::state_machine(m, machine, state_machine_rx)
     });
     let m = Arc::clone(&monitor);
     threads::spawn("election-timer".into(), move || threads::election_timer(m));

@@ -302,7 +302,7 @@ impl Requests {
             Request::Read { key } => {
                 self.next_read_id += 1;
                 let read = self.next_read_id;
-                if raft.read_index(read).is_err() {
+                if raft.read_index(read, now).is_err() {
                     return false;
                 }
                 self.reads.insert(read, (origin.clone(), key.clone()));

@@ -1,66 +1,72 @@
 //! The threads around the monitor, one job each: a peer thread per other server, the
-//! state machine thread, the election and step-down timers, and the log sync thread.
+//! state machine thread, the election and step-down timers, the log sync thread and the
+//! parking thread. (The service threads are [`super::service`]'s.)
 
 use std::sync::Arc;
-use std::thread;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
-use super::monitor::{storage_failed, Monitor, State};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use super::monitor::{storage_failed, take_messages, Monitor, Sleeper, State};
+use super::requests::Batch;
 use super::state_machine::StateMachine;
-use crate::protocol;
-use crate::raft::{NodeId, Raft, Role};
+use crate::raft::{Message, NodeId, Raft};
 
-pub fn spawn(name: String, job: impl FnOnce() + Send + 'static) {
+pub fn spawn(name: String, job: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
     thread::Builder::new()
         .name(name)
         .spawn(job)
-        .expect("spawn thread");
+        .expect("spawn thread")
 }
 
 /// Sends `peer` whatever the core has for it: replies, vote requests, entries and
-/// heartbeats. Taking messages out is cheap and happens under the lock; serializing
-/// and writing them happens outside it.
-pub fn peer(monitor: Arc<Monitor>, peer: NodeId) {
-    let mut state = monitor.lock();
+/// heartbeats. Whoever changes the core takes the messages out under the lock and hands
+/// them over (see [`Monitor::commit_changes`]); this thread serializes and writes them
+/// outside it. What comes due with time alone (a leader's heartbeats, resends, work it
+/// held back to batch) it takes out itself, polling a heartbeat interval after it last
+/// sent, or when a hold ends. An empty hand-out says a hold began.
+pub fn peer(monitor: Arc<Monitor>, peer: NodeId, work: Receiver<Vec<Message>>) {
+    let mut heartbeat = monitor.lock().raft.heartbeat_interval();
+    let mut poll_at = monitor.now();
+    let mut hold_ends = None;
     loop {
+        let wait = Duration::from_millis(poll_at.saturating_sub(monitor.now()));
+        let messages = match work.recv_timeout(wait) {
+            Ok(messages) if messages.is_empty() => {
+                hold_ends = monitor.lock().raft.hold_ends(&peer);
+                messages
+            }
+            Ok(messages) => messages,
+            Err(RecvTimeoutError::Timeout) => {
+                let mut state = monitor.lock();
+                heartbeat = state.raft.heartbeat_interval();
+                let messages = take_messages(&mut state.raft, &peer, monitor.now());
+                hold_ends = state.raft.hold_ends(&peer);
+                messages
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         let now = monitor.now();
-        let mut batch = Vec::new();
-        while let Some(msg) = state.raft.poll_peer(&peer, now) {
-            batch.push(msg);
+        hold_ends = hold_ends.filter(|&at| at > now);
+        poll_at = hold_ends.map_or(now + heartbeat, |at| at.min(now + heartbeat));
+        let mut lines = Vec::new();
+        for msg in &messages {
+            monitor.outbox.push(&mut lines, &peer, msg);
         }
-        if batch.is_empty() {
-            // A leader owes heartbeats on a schedule, and sends what it holds back to
-            // batch once the hold ends; otherwise only a change brings work.
-            let heartbeat = now + state.raft.heartbeat_interval();
-            let hold_ends = state.raft.hold_ends(&peer).filter(|&at| at > now);
-            state = if state.raft.role() == Role::Leader {
-                monitor.wait_until(state, hold_ends.map_or(heartbeat, |at| at.min(heartbeat)))
-            } else {
-                monitor.wait(state)
-            };
-            continue;
-        }
-        drop(state);
-        for msg in &batch {
-            monitor.outbox.send(&peer, protocol::raft_body(msg));
-        }
-        state = monitor.lock();
+        monitor.outbox.send_lines(lines);
     }
 }
 
 /// Applies committed entries to the key-value store and answers clients (see
-/// [`StateMachine`]); the batch is taken under the lock, applied outside it.
-pub fn state_machine(monitor: Arc<Monitor>, mut machine: StateMachine) {
-    loop {
-        let mut state = monitor.lock();
-        let batch = loop {
-            let State { raft, requests, .. } = &mut *state;
-            if let Some(batch) = requests.take_batch(raft) {
-                break batch;
-            }
-            state = monitor.wait(state);
-        };
-        drop(state);
-        monitor.send(machine.apply(batch));
+/// [`StateMachine`]), batch by batch as the monitor hands them out, outside the lock.
+pub fn state_machine(monitor: Arc<Monitor>, mut machine: StateMachine, work: Receiver<Batch>) {
+    while let Ok(batch) = work.recv() {
+        let mut out = machine.apply(batch);
+        for batch in work.try_iter() {
+            out.extend(machine.apply(batch));
+        }
+        monitor.send(out);
     }
 }
 
@@ -70,44 +76,42 @@ pub fn parked_requests(monitor: Arc<Monitor>) {
     let mut state = monitor.lock();
     loop {
         let now = monitor.now();
-        state = match state.requests.parked_due(&state.raft, now) {
-            None => monitor.wait(state),
-            Some(at) if now < at => monitor.wait_until(state, at),
-            Some(_) => {
+        state = match Sleeper::ParkedRequests.due(&state, now) {
+            Some(at) if now >= at => {
                 let State { raft, requests, .. } = &mut *state;
                 let out = requests.route_parked(raft, now);
                 monitor.send(out);
                 monitor.commit_changes(&mut state);
                 state
             }
+            due => monitor.sleep(state, Sleeper::ParkedRequests, due),
         };
     }
 }
 
 /// Starts an election when a follower or candidate has heard nothing for its timeout.
 pub fn election_timer(monitor: Arc<Monitor>) {
-    timer(&monitor, Raft::election_deadline, Raft::tick_election)
+    timer(&monitor, Sleeper::ElectionTimer, Raft::tick_election)
 }
 
 /// Makes a leader that no majority has answered for an election timeout step down, and
 /// gives up catch-ups and transfers that ran out of time.
 pub fn step_down_timer(monitor: Arc<Monitor>) {
-    timer(&monitor, Raft::leader_deadline, Raft::tick_leader)
+    timer(&monitor, Sleeper::StepDownTimer, Raft::tick_leader)
 }
 
-/// Sleeps until the core's `deadline` (re-read after every change), then `fire`s.
-fn timer(monitor: &Monitor, deadline: fn(&Raft) -> Option<u64>, fire: fn(&mut Raft, u64)) {
+/// Sleeps until the core's deadline (re-read whenever it wakes), then `fire`s.
+fn timer(monitor: &Monitor, sleeper: Sleeper, fire: fn(&mut Raft, u64)) {
     let mut state = monitor.lock();
     loop {
         let now = monitor.now();
-        state = match deadline(&state.raft) {
+        state = match sleeper.due(&state, now) {
             Some(at) if now >= at => {
                 fire(&mut state.raft, now);
                 monitor.commit_changes(&mut state);
                 state
             }
-            Some(at) => monitor.wait_until(state, at),
-            None => monitor.wait(state),
+            due => monitor.sleep(state, sleeper, due),
         };
     }
 }
@@ -119,13 +123,12 @@ fn timer(monitor: &Monitor, deadline: fn(&Raft) -> Option<u64>, fire: fn(&mut Ra
 pub fn log_sync(monitor: Arc<Monitor>) {
     let mut state = monitor.lock();
     loop {
-        let entries = if state.raft.role() == Role::Leader {
-            state.raft.take_log_write()
-        } else {
-            None
+        let entries = match Sleeper::LogSync.due(&state, monitor.now()) {
+            Some(_) => state.raft.take_log_write(),
+            None => None,
         };
         let Some(entries) = entries else {
-            state = monitor.wait(state);
+            state = monitor.sleep(state, Sleeper::LogSync, None);
             continue;
         };
         let mut storage = monitor.lock_storage();

@@ -74,11 +74,21 @@ pub enum InjectedBug {
     /// configuration leaves it out, so it keeps campaigning in vain and holding its
     /// clients' requests (dissertation §4.2.3: a removed server is not told otherwise).
     RemovalNewsIgnored,
+    /// A leader's read lease lasts the maximum election timeout, longer than the vote
+    /// guard on the servers that granted it (dissertation §6.4.1: the lease must end
+    /// before any of them would vote for another candidate).
+    LeaseLongerThanVoteGuard,
+    /// A leader keeps serving reads from its lease after it sent TimeoutNow, whose
+    /// election gets past the vote guards (dissertation §3.10 and §6.4.1).
+    LeaseKeptThroughTransfer,
+    /// A leader counts its lease from when a majority's answers arrived rather than
+    /// from when it sent what they answer (dissertation §6.4.1).
+    LeaseFromReplyTime,
 }
 
 #[cfg_attr(not(test), allow(dead_code))]
 impl InjectedBug {
-    pub const ALL: [InjectedBug; 21] = [
+    pub const ALL: [InjectedBug; 24] = [
         InjectedBug::VoteWithoutUpToDateCheck,
         InjectedBug::VoteTwiceInTerm,
         InjectedBug::VoteNotPersisted,
@@ -100,5 +110,8 @@ impl InjectedBug {
         InjectedBug::DefiniteErrorAfterForward,
         InjectedBug::ParkedRequestSentTwice,
         InjectedBug::RemovalNewsIgnored,
+        InjectedBug::LeaseLongerThanVoteGuard,
+        InjectedBug::LeaseKeptThroughTransfer,
+        InjectedBug::LeaseFromReplyTime,
     ];
 }

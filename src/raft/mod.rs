@@ -39,7 +39,7 @@ pub use entry::{Entry, EntryData, Index, NodeId, Term};
 pub use log::RaftLog;
 pub use membership::{AdminError, AdminId, AdminOutcome, ConfigChange, ConfigView, Configuration};
 pub use message::{Message, Removal};
-pub use read::{ReadId, Reads};
+pub use read::{ReadId, ReadMode, Reads};
 
 use crate::kv::Command;
 use membership::{CatchUp, Configurations, Transfer};
@@ -70,6 +70,8 @@ pub struct Config {
     pub pre_vote: bool,
     /// A leader that hears from no majority for an election timeout steps down.
     pub check_quorum: bool,
+    /// How the leader confirms its leadership for reads (read.rs).
+    pub read_mode: ReadMode,
     #[cfg(test)]
     pub injected_bug: Option<InjectedBug>,
 }
@@ -87,6 +89,7 @@ impl Default for Config {
             batch_window: 5,
             pre_vote: true,
             check_quorum: true,
+            read_mode: ReadMode::default(),
             #[cfg(test)]
             injected_bug: None,
         }
@@ -145,6 +148,9 @@ pub struct Raft {
     /// When this server last heard from a leader of its term: within the minimum
     /// election timeout it refuses to help depose that leader.
     last_leader_contact: Option<u64>,
+    /// A server that starts refuses votes until then: it may have heard from a leader
+    /// just before it stopped, and that leader may hold a lease that counts on it.
+    votes_refused_until: u64,
     votes: BTreeSet<NodeId>,
     vote_requested: BTreeSet<NodeId>,
     /// This candidacy was asked for by the leader handing over (TimeoutNow).
@@ -156,6 +162,7 @@ pub struct Raft {
     /// Index of this leader's no-op: once it commits, so has everything before it.
     noop_index: Index,
     reads: read::ReadQueue,
+    lease: read::Lease,
     /// Configuration entries this leader appended for admin requests, by index.
     pending_changes: Vec<(AdminId, Index)>,
     catch_up: Option<CatchUp>,
@@ -213,6 +220,7 @@ impl Raft {
             campaign_started: now,
             removal: None,
             last_leader_contact: None,
+            votes_refused_until: 0,
             votes: BTreeSet::new(),
             vote_requested: BTreeSet::new(),
             campaign_for_transfer: false,
@@ -220,6 +228,7 @@ impl Raft {
             quorum_check_at: 0,
             noop_index: 0,
             reads: read::ReadQueue::default(),
+            lease: read::Lease::default(),
             pending_changes: Vec::new(),
             catch_up: None,
             transfer: None,
@@ -234,6 +243,7 @@ impl Raft {
             config,
         };
         raft.reset_election_deadline(now);
+        raft.votes_refused_until = now + raft.config.election_timeout_min;
         raft
     }
 
@@ -301,20 +311,22 @@ impl Raft {
             }
         );
         let pre_vote_request = matches!(msg, Message::RequestVote { pre_vote: true, .. });
-        if msg.term() > self.term && !pre_vote_grant && !pre_vote_request {
-            let guarded = matches!(
-                msg,
-                Message::RequestVote {
-                    transfer: false,
-                    ..
-                }
-            );
-            if guarded && self.in_leader_lease(now) {
-                // Disruptive-server guard (§4.2.3): while a leader is known to be alive,
-                // a vote request cannot even raise our term, unless that leader asked
-                // for the election by handing leadership over.
-                return;
+        let guarded = matches!(
+            msg,
+            Message::RequestVote {
+                transfer: false,
+                pre_vote: false,
+                ..
             }
+        );
+        if guarded && msg.term() >= self.term && self.in_leader_lease(now) {
+            // Disruptive-server guard (§4.2.3): while a leader is known to be alive,
+            // a vote request cannot even raise our term, unless that leader asked
+            // for the election by handing leadership over. Nor is it granted in a
+            // term we already entered: a leader's read lease counts on it.
+            return;
+        }
+        if msg.term() > self.term && !pre_vote_grant && !pre_vote_request {
             let leader = matches!(msg, Message::AppendEntries { .. }).then(|| from.clone());
             self.become_follower(msg.term(), leader, now);
         }
@@ -377,18 +389,23 @@ impl Raft {
                 hint_term,
                 read_seq,
                 sent_at,
-            } => self.handle_append_response(
-                from,
-                term,
-                success,
-                match_index,
-                rejected_index,
-                hint_index,
-                hint_term,
-                read_seq,
-                sent_at,
-                now,
-            ),
+            } => {
+                if self.role == Role::Leader && term == self.term {
+                    self.lease_acknowledged(from, sent_at, now);
+                }
+                self.handle_append_response(
+                    from,
+                    term,
+                    success,
+                    match_index,
+                    rejected_index,
+                    hint_index,
+                    hint_term,
+                    read_seq,
+                    sent_at,
+                    now,
+                )
+            }
             Message::TimeoutNow { term } => self.handle_timeout_now(from, term, now),
         }
     }
@@ -431,9 +448,13 @@ impl Raft {
         }
         match self.role {
             Role::PreCandidate | Role::Candidate => self.vote_request_for(peer, now),
-            Role::Leader => self
-                .timeout_now_for(peer)
-                .or_else(|| self.replication_message_for(peer, now)),
+            Role::Leader => match self.timeout_now_for(peer) {
+                Some(timeout_now) => {
+                    self.forfeit_lease();
+                    Some(timeout_now)
+                }
+                None => self.replication_message_for(peer, now),
+            },
             Role::Follower => None,
         }
     }
@@ -465,6 +486,11 @@ impl Raft {
             term: self.term,
             voted_for: self.voted_for.clone(),
         })
+    }
+
+    /// Whether [`Raft::take_log_write`] has entries to hand out.
+    pub fn log_write_pending(&self) -> bool {
+        self.write_from <= self.log.last_index()
     }
 
     /// Log entries not yet handed to storage. Storage must drop any stored entries at
@@ -521,11 +547,17 @@ impl Raft {
         self.election_deadline = now + self.rng.gen_range(min..=max);
     }
 
+    /// The vote guard: whether this server refuses to help elect anyone (but a
+    /// transfer's target) now. A leader's read lease (read.rs) lasts less than this
+    /// guard on each server that answered it, so it must hold as long as the server
+    /// remembers hearing from the leader, even after a newer term made it forget
+    /// which, and for a while after the server started.
     fn in_leader_lease(&self, now: u64) -> bool {
         self.role == Role::Leader
+            || now < self.votes_refused_until
             || self
                 .last_leader_contact
-                .is_some_and(|t| self.leader.is_some() && now < t + self.election_timeout)
+                .is_some_and(|t| now < t + self.election_timeout)
     }
 
     fn send_reply(&mut self, to: &NodeId, msg: Message) {
@@ -566,6 +598,7 @@ impl Raft {
         self.role = Role::Leader;
         self.leader = Some(self.id.clone());
         self.progress.clear();
+        self.lease = read::Lease::default();
         self.sync_progress();
         self.campaigns_succeeded();
         // The first quorum check waits for the first round: the election's round trip

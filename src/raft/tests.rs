@@ -10,10 +10,14 @@ fn ids(n: usize) -> Vec<NodeId> {
 }
 
 fn server(id: &str, n: usize) -> Raft {
+    server_with(id, n, Config::default())
+}
+
+fn server_with(id: &str, n: usize, config: Config) -> Raft {
     Raft::new(
         id.into(),
         Configuration::with_voters(ids(n)),
-        Config::default(),
+        config,
         Recovered::default(),
         1,
         0,
@@ -93,6 +97,7 @@ fn pre_vote_moves_no_terms_until_a_majority_would_vote() {
 
 #[test]
 fn votes_go_only_to_up_to_date_logs_and_once_per_term() {
+    // Past the minimum election timeout after it started, when it votes at all.
     let mut voter = server("n2", 3);
     voter.step(
         &"n0".into(),
@@ -104,7 +109,7 @@ fn votes_go_only_to_up_to_date_logs_and_once_per_term() {
             transfer: false,
             sent_at: 1_000,
         },
-        0,
+        1_000,
     );
     let granted =
         |msgs: Vec<Message>| matches!(msgs[0], Message::RequestVoteResponse { granted: true, .. });
@@ -114,11 +119,11 @@ fn votes_go_only_to_up_to_date_logs_and_once_per_term() {
     };
     assert_eq!(voter.take_hard_state(), Some(vote.clone()));
     assert!(
-        voter.poll_peer(&"n0".into(), 0).is_none(),
+        voter.poll_peer(&"n0".into(), 1_000).is_none(),
         "no vote leaves before it is durable"
     );
     voter.hard_state_written(&vote);
-    assert!(granted(drain(&mut voter, "n0", 0)));
+    assert!(granted(drain(&mut voter, "n0", 1_000)));
     voter.step(
         &"n1".into(),
         Message::RequestVote {
@@ -129,9 +134,12 @@ fn votes_go_only_to_up_to_date_logs_and_once_per_term() {
             transfer: false,
             sent_at: 1_000,
         },
-        0,
+        1_000,
     );
-    assert!(!granted(drain(&mut voter, "n1", 0)), "one vote per term");
+    assert!(
+        !granted(drain(&mut voter, "n1", 1_000)),
+        "one vote per term"
+    );
 
     // A voter with entries of term 1 refuses a candidate whose log ends earlier.
     let mut voter = server("n2", 3);
@@ -172,8 +180,12 @@ fn votes_go_only_to_up_to_date_logs_and_once_per_term() {
 
 /// Elects n0 of a 3-server cluster with n1's help; returns both.
 fn elected() -> (Raft, Raft) {
-    let mut a = server("n0", 3);
-    let mut b = server("n1", 3);
+    elected_with(Config::default())
+}
+
+fn elected_with(config: Config) -> (Raft, Raft) {
+    let mut a = server_with("n0", 3, config.clone());
+    let mut b = server_with("n1", 3, config);
     a.tick(1_000);
     // Pre-vote, vote, then the no-op and its acknowledgement.
     for _ in 0..3 {
@@ -278,7 +290,7 @@ fn a_rejection_skips_the_followers_whole_conflicting_term() {
 fn reads_wait_for_a_heartbeat_round_that_started_after_them() {
     let (mut leader, mut follower) = elected();
     assert!(leader.commit_index() >= 1, "the no-op committed");
-    leader.read_index(7).unwrap();
+    leader.read_index(7, 1_000).unwrap();
     assert_eq!(
         leader.take_reads(),
         Reads::default(),
@@ -296,10 +308,101 @@ fn reads_wait_for_a_heartbeat_round_that_started_after_them() {
     assert_eq!(leader.take_reads().ready, vec![(7, leader.commit_index())]);
 }
 
+fn lease_config() -> Config {
+    Config {
+        read_mode: ReadMode::Lease,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn a_lease_serves_reads_at_once_until_it_runs_out() {
+    // n1 answered the no-op's AppendEntries, sent at 1_000: with n0, a majority.
+    let (mut leader, _) = elected_with(lease_config());
+    let lease_end = 1_000 + leader.lease_duration();
+    assert!(leader.lease_duration() < leader.config.election_timeout_min);
+    leader.read_index(7, lease_end - 1).unwrap();
+    assert_eq!(leader.take_reads().ready, vec![(7, leader.commit_index())]);
+    let sent: Vec<Message> = drain(&mut leader, "n1", lease_end - 1)
+        .into_iter()
+        .filter(|m| matches!(m, Message::AppendEntries { read_seq: 1.., .. }))
+        .collect();
+    assert!(sent.is_empty(), "a round for a lease read: {sent:?}");
+
+    // Checked with the time the read arrives: a leader that was paused meanwhile has
+    // no lease left, and confirms the read by a round.
+    leader.read_index(8, lease_end).unwrap();
+    assert_eq!(leader.take_reads(), Reads::default());
+    let heartbeat = drain(&mut leader, "n1", lease_end);
+    assert!(
+        matches!(heartbeat[..], [Message::AppendEntries { read_seq: 1, .. }]),
+        "{heartbeat:?}"
+    );
+}
+
+#[test]
+fn a_lease_counts_from_when_the_answered_round_was_sent() {
+    let (mut leader, mut follower) = elected_with(lease_config());
+    let heartbeat = drain(&mut leader, "n1", 1_100);
+    follower.step(&"n0".into(), heartbeat[0].clone(), 1_100);
+    // The answer takes long to come back: the lease still counts from 1_100.
+    for m in drain(&mut follower, "n0", 1_100) {
+        leader.step(&"n1".into(), m, 1_200);
+    }
+    assert!(leader.holds_lease(1_100 + leader.lease_duration() - 1));
+    assert!(!leader.holds_lease(1_100 + leader.lease_duration()));
+}
+
+#[test]
+fn a_server_that_starts_refuses_votes_for_an_election_timeout() {
+    let request = |term| Message::RequestVote {
+        term,
+        last_log_index: 0,
+        last_log_term: 0,
+        pre_vote: false,
+        transfer: false,
+        sent_at: 0,
+    };
+    let mut voter = server("n2", 3);
+    let guard = voter.config.election_timeout_min;
+    voter.step(&"n0".into(), request(1), guard - 1);
+    assert_eq!(voter.term(), 0, "a vote request moved the term");
+    assert!(drain(&mut voter, "n0", guard - 1).is_empty());
+    voter.step(&"n0".into(), request(1), guard);
+    assert!(matches!(
+        drain(&mut voter, "n0", guard)[..],
+        [Message::RequestVoteResponse { granted: true, .. }]
+    ));
+}
+
+#[test]
+fn a_leader_that_sent_timeout_now_holds_no_lease_for_the_rest_of_its_term() {
+    let (mut leader, mut follower) = elected_with(lease_config());
+    assert!(leader.holds_lease(1_001));
+    leader.transfer_leadership(1, "n1".into(), 1_001).unwrap();
+    assert!(!leader.holds_lease(1_001), "a lease during a transfer");
+    let sent = drain(&mut leader, "n1", 1_001);
+    assert!(matches!(sent[..], [Message::TimeoutNow { .. }]), "{sent:?}");
+    // The target never takes over (its TimeoutNow is lost); the leader gives up and
+    // serves again, confirming reads by rounds, though a majority keeps answering.
+    let give_up = 1_001 + leader.election_timeout_max();
+    leader.tick(give_up);
+    for m in drain(&mut leader, "n1", give_up) {
+        follower.step(&"n0".into(), m, give_up);
+    }
+    for m in drain(&mut follower, "n0", give_up) {
+        leader.step(&"n1".into(), m, give_up);
+    }
+    assert_eq!(leader.role(), Role::Leader);
+    assert!(!leader.holds_lease(give_up));
+    leader.read_index(2, give_up).unwrap();
+    assert_eq!(leader.take_reads(), Reads::default());
+}
+
 #[test]
 fn a_leader_without_a_majority_steps_down_and_aborts_reads() {
     let (mut leader, _) = elected();
-    leader.read_index(1).unwrap();
+    leader.read_index(1, 1_000).unwrap();
     leader.tick(1_000 + 2 * leader.config.election_timeout_min);
     leader.tick(1_000 + 4 * leader.config.election_timeout_min);
     assert_eq!(leader.role(), Role::Follower);
@@ -397,7 +500,7 @@ fn a_heartbeat_answered_while_probing_sends_nothing_again() {
         ),
         "{probe:?}"
     );
-    c.get("n1").read_index(1).unwrap();
+    c.get("n1").read_index(1, now).unwrap();
     let heartbeat = drain(c.get("n1"), "n0", now);
     assert!(
         matches!(

@@ -2,7 +2,8 @@
 //! matching, committed entries never lost or changed (leader completeness, state
 //! machine safety); durability: no message speaks for a term, vote or entry that is
 //! not yet on its sender's disk, and whatever a leader commits is on the disks of a
-//! majority of its voters; and for membership: every server runs the latest
+//! majority of its voters; a leader holds no read lease once a leader of a newer term
+//! has been elected; and for membership: every server runs the latest
 //! configuration in its log, a leader never holds two uncommitted ones, and a server
 //! becomes a voter only once it has caught up.
 
@@ -126,6 +127,16 @@ impl Simulation {
             if *leader != id {
                 return Err(format!(
                     "two leaders in term {}: {leader} and {id}",
+                    raft.term()
+                ));
+            }
+            // Lease exclusivity (dissertation §6.4.1): a lease means no newer leader can
+            // have been elected, so a lease read could not miss its writes.
+            let newer = checks.leaders.range(raft.term() + 1..).next();
+            if let Some((term, newer)) = newer.filter(|_| raft.holds_lease(now)) {
+                return Err(format!(
+                    "leader {id} of term {} holds a read lease, but {newer} was elected in \
+                     term {term}",
                     raft.term()
                 ));
             }

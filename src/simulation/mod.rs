@@ -14,6 +14,9 @@
 //! five servers start with three voters and an operator sends admin requests through the
 //! same request path.
 //!
+//! Half the runs, chosen by the seed, read under leader leases (`ReadMode::Lease`), the
+//! others by ReadIndex alone.
+//!
 //! After every step the checks of Raft's safety properties run ([`checks`]).
 //!
 //! `RAFT_SIM_SEEDS=N` runs N seeds per test (default: each test's own); `RAFT_SIM_SEED=S`
@@ -36,7 +39,7 @@ use serde_json::{json, Value};
 use crate::node::requests::{Outgoing, Requests};
 use crate::node::state_machine::StateMachine;
 use crate::protocol::{self, Inbound};
-use crate::raft::{Config, Configuration, Index, NodeId, Raft, Role, Term};
+use crate::raft::{Config, Configuration, Index, Message, NodeId, Raft, ReadMode, Role, Term};
 use clients::Clients;
 use disk::{SlowDisk, Write};
 
@@ -189,6 +192,9 @@ pub struct Simulation {
     next_admin_msg: u64,
     /// Admin requests answered ok, by action.
     pub admin_done: BTreeMap<&'static str, usize>,
+    /// The clients send nothing until then: in a lull the log stops growing, so
+    /// servers that stopped hearing from the leader can win votes with their logs.
+    quiet_until: u64,
     checks: checks::Checks,
 }
 
@@ -202,10 +208,19 @@ impl Simulation {
             nodes
         };
         let bootstrap = Configuration::with_voters(ids[..voters].iter().cloned());
+        // Drawn apart from the run's schedule, which stays as the seed makes it.
+        let read_mode = if StdRng::seed_from_u64(!seed).gen_bool(0.5) {
+            ReadMode::Lease
+        } else {
+            ReadMode::Index
+        };
         let mut sim = Simulation {
             rng: StdRng::seed_from_u64(seed),
             now: 0,
-            config: profile.config.clone(),
+            config: Config {
+                read_mode,
+                ..profile.config.clone()
+            },
             faults: profile.faults.clone(),
             servers: Vec::new(),
             ids: ids.clone(),
@@ -217,6 +232,7 @@ impl Simulation {
             admin_sent: HashMap::new(),
             next_admin_msg: 0,
             admin_done: BTreeMap::new(),
+            quiet_until: 0,
             checks: checks::Checks::new(bootstrap),
         };
         for id in ids {
@@ -317,7 +333,13 @@ impl Simulation {
         }
         self.clients.expire(self.now, &mut self.rng);
         let committed = self.checks.committed_len() as Index;
-        for request in (self.clients).invoke(self.now, committed, &self.ids, &mut self.rng) {
+        let quiet = self.now < self.quiet_until;
+        let requests = if quiet {
+            Vec::new()
+        } else {
+            (self.clients).invoke(self.now, committed, &self.ids, &mut self.rng)
+        };
+        for request in requests {
             let line = protocol::envelope(&request.client, &self.ids[request.node], request.body);
             self.send(None, Endpoint::Server(request.node), line);
         }
@@ -352,9 +374,13 @@ impl Simulation {
                     _ => (0..n).map(|_| self.rng.gen_bool(0.5)).collect(),
                 };
                 let one_way = self.rng.gen_bool(0.2);
+                // Sometimes one server still reaches both sides (a bridge): those on
+                // one side can win its vote while it still answers the other's leader.
+                let bridge = self.rng.gen_bool(0.25).then(|| self.rng.gen_range(0..n));
                 for a in 0..n {
                     for b in 0..n {
-                        self.cut[a][b] = side[a] != side[b] && (!one_way || side[a]);
+                        let bridged = bridge == Some(a) || bridge == Some(b);
+                        self.cut[a][b] = side[a] != side[b] && (!one_way || side[a]) && !bridged;
                     }
                 }
             }
@@ -370,13 +396,24 @@ impl Simulation {
                 self.rng.gen_range(0..n)
             };
             self.crash(victim);
+            // Often killed and restarted at once, as the runner's kill nemesis does.
+            if self.rng.gen_bool(0.3) {
+                self.restart(victim);
+            }
+        }
+        if self.rng.gen_bool(0.0005) {
+            self.quiet_until = self.now + self.rng.gen_range(200..=1_000);
         }
         if self.rng.gen_bool(self.faults.pause_rate) {
             let i = self.rng.gen_range(0..n);
             if self.servers[i].running() {
-                // Frozen for longer than an election timeout.
-                let max = self.config.election_timeout_max;
-                self.servers[i].paused_until = Some(self.now + self.rng.gen_range(max..=3 * max));
+                // Frozen for longer than an election timeout, sometimes only just.
+                let (min, max) = (
+                    self.config.election_timeout_min,
+                    self.config.election_timeout_max,
+                );
+                let frozen = self.rng.gen_range(min + 1..=3 * max);
+                self.servers[i].paused_until = Some(self.now + frozen);
             }
         }
         for i in 0..n {
@@ -601,6 +638,7 @@ impl Simulation {
                 continue;
             }
             let mut lines = Vec::new();
+            let mut handing_over = false;
             loop {
                 let server = &mut self.servers[i];
                 let raft = server.raft.as_mut().expect("running");
@@ -608,6 +646,7 @@ impl Simulation {
                     break;
                 };
                 checks::durable_before_sent(server, &self.ids[p], &msg)?;
+                handing_over |= matches!(msg, Message::TimeoutNow { .. });
                 lines.push(protocol::envelope(
                     &self.ids[i],
                     &self.ids[p],
@@ -616,6 +655,13 @@ impl Simulation {
             }
             for line in lines {
                 self.send(Some(i), Endpoint::Server(p), line);
+            }
+            // Now and then the leader stops hearing from the others just as it hands
+            // over: it learns late that its target took over.
+            if handing_over && self.faults.partitions && self.rng.gen_bool(0.5) {
+                for from in 0..self.ids.len() {
+                    self.cut[from][i] |= from != i;
+                }
             }
         }
         self.dispatch(i, out)?;

@@ -206,4 +206,7 @@ planted_bug_tests! {
     catches_a_definite_error_after_forwarding: DefiniteErrorAfterForward,
     catches_a_held_request_sent_twice: ParkedRequestSentTwice,
     catches_a_removed_server_that_ignores_its_removal: RemovalNewsIgnored,
+    catches_a_lease_longer_than_the_vote_guard: LeaseLongerThanVoteGuard,
+    catches_a_lease_kept_through_a_transfer: LeaseKeptThroughTransfer,
+    catches_a_lease_counted_from_the_reply_time: LeaseFromReplyTime,
 }
