@@ -603,7 +603,7 @@ fn under_load_reads_share_the_held_round() {
     let window = Config::default().batch_window;
     let t = c.now;
     c.get("n0").propose(write("n0", 100)).unwrap();
-    c.get("n0").read_index(1).unwrap();
+    c.get("n0").read_index(1, t).unwrap();
     assert!(drain(c.get("n0"), "n1", t).is_empty(), "the read waits too");
     let round = drain(c.get("n0"), "n1", t + window);
     assert!(
