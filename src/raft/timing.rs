@@ -128,10 +128,13 @@ impl Raft {
     }
 
     /// A (pre-)vote came back after `sample` ms. An election must fit a round trip: if
-    /// the timeout in force is shorter, it becomes twice the round trip, and a campaign
-    /// under way is abandoned for a random wait of up to that long: servers that
-    /// started out with too short a timeout, and so in step, must not all stand at once
-    /// (the wait only spreads them; the longer timeout lets their rounds finish).
+    /// the timeout in force is shorter, it becomes twice the round trip. The campaign
+    /// under way goes on and keeps the grants it gathers (answers to its earlier rounds
+    /// among them), but its next step waits a random time of up to the new timeout: a
+    /// pre-candidate stands only then, even with a majority, and a server without one
+    /// starts a new round then. Servers that started out with too short a timeout, and
+    /// so in step, must not all stand at once (the wait spreads them; the longer
+    /// timeout lets their rounds finish).
     pub(super) fn observe_vote_round_trip(&mut self, sample: u64, now: u64) {
         if !self.config.adaptive_election_timeout || sample <= self.election_timeout {
             return;
@@ -140,9 +143,8 @@ impl Raft {
         self.election_timeout = (2 * sample).min(ceiling).max(self.election_timeout);
         self.failed_campaigns = 0;
         if matches!(self.role, Role::PreCandidate | Role::Candidate) {
-            let term = self.term;
-            self.become_follower(term, None, now);
             self.election_deadline = now + self.rng.gen_range(0..=self.election_timeout);
+            self.stand_after = self.election_deadline;
         }
     }
 
