@@ -51,15 +51,13 @@ impl Raft {
         self.leader = None;
         self.campaign_for_transfer = false;
         if self.config.pre_vote {
-            // A pre-vote granted in an earlier round of this pre-candidacy still holds:
-            // the term asked for and the log are the same (hearing from a leader or of
-            // a newer term ends the pre-candidacy), so only those who have not granted
-            // one are asked again.
-            if self.role != Role::PreCandidate {
+            // A new round starts afresh: a grant held longer could have been given
+            // before its sender heard from a leader that it hears from now.
+            if !waited_to_stand {
                 self.role = Role::PreCandidate;
                 self.votes = [self.id.clone()].into();
+                self.vote_requested.clear();
             }
-            self.vote_requested = self.votes.clone();
             self.campaign_started = now;
             self.stand_after = now;
             if self.votes.len() >= self.majority() {
@@ -132,9 +130,9 @@ impl Raft {
             term == self.term && up_to_date && free
         };
         if granted {
-            // Whoever this helps may stand (again) about a round trip from now: waiting
-            // a whole timeout before standing itself keeps the two from splitting the
-            // vote (also after a pre-vote: with it, an election takes two round trips).
+            // Whoever this helps is about to stand (after a pre-vote) or to win (after a
+            // vote): waiting a whole timeout before standing itself keeps the two from
+            // splitting the vote.
             self.reset_election_deadline(now);
         }
         if granted && !pre_vote {
@@ -171,8 +169,9 @@ impl Raft {
         } else {
             (Role::Candidate, self.term)
         };
-        // A grant counts whichever round of this (pre-)candidacy it answers: a vote is
-        // given for a term, and a pre-vote for the term asked about (campaign).
+        // A grant arriving in this round counts even if it answers an earlier one of
+        // this (pre-)candidacy: a vote is given for a term, and a pre-vote for the
+        // term asked about, with the same log.
         if (self.role, term) != expected || !granted || !self.config().is_voter(from) {
             return;
         }

@@ -16,6 +16,12 @@
 //! timeout, up to 16 times, until they hear from a leader: elections finish even when a
 //! round trip is longer than the configured timeout.
 //!
+//! A (pre-)vote answered later than the timeout raises it to twice that round trip;
+//! the round under way counts the grants that arrive in it, answers to earlier rounds
+//! among them, but stands only after a random wait of up to the new timeout. At start-up, where every server begins in step with the
+//! default timeout, the first pre-vote round so both measures the network and is won:
+//! one vote round later there is a leader.
+//!
 //! A pause (a stopped process whose clock jumps on resumption) shows up as a few huge
 //! samples: each counts for at most twice the current round-trip timeout, only one per
 //! heartbeat interval counts, the estimates die with the leadership, and the derived
@@ -128,10 +134,10 @@ impl Raft {
     }
 
     /// A (pre-)vote came back after `sample` ms. An election must fit a round trip: if
-    /// the timeout in force is shorter, it becomes twice the round trip. The campaign
-    /// under way goes on and keeps the grants it gathers (answers to its earlier rounds
+    /// the timeout in force is shorter, it becomes twice the round trip. The round
+    /// under way goes on and counts the grants that arrive (answers to earlier rounds
     /// among them), but its next step waits a random time of up to the new timeout: a
-    /// pre-candidate stands only then, even with a majority, and a server without one
+    /// pre-candidate stands only then, even with a majority, and one without a majority
     /// starts a new round then. Servers that started out with too short a timeout, and
     /// so in step, must not all stand at once (the wait spreads them; the longer
     /// timeout lets their rounds finish).
