@@ -20,6 +20,9 @@ options:
                                longer as measured round trips allow)
   --max-in-flight N            AppendEntries with entries in flight per peer (default 8)
   --max-batch N                entries per AppendEntries at most (default 512)
+  --batch-window MS            under load, hold new entries and reads for a peer up
+                               to MS so they share one AppendEntries (default 5;
+                               0: never hold)
   --no-pre-vote                campaign without a pre-vote round
   --no-check-quorum            leaders do not step down without a majority
   --read-mode lease|index      how the leader confirms reads: at once under a lease
@@ -65,6 +68,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
             "--max-batch" => {
                 options.raft.max_batch = number(&flag, &value(&flag)?)?.max(1) as usize
             }
+            "--batch-window" => options.raft.batch_window = number(&flag, &value(&flag)?)?,
             "--no-pre-vote" => options.raft.pre_vote = false,
             "--no-check-quorum" => options.raft.check_quorum = false,
             "--read-mode" => {

@@ -211,8 +211,12 @@ impl Monitor {
     fn hand_out(&self, state: &mut State) {
         let now = self.now();
         for (peer, work) in &self.workers.peers {
+            let held = state.raft.hold_ends(peer);
             let messages = take_messages(&mut state.raft, peer, now);
-            if !messages.is_empty() {
+            // Nothing to send because the core began holding work back to batch: the
+            // peer thread must poll again when the hold ends.
+            let hold_began = messages.is_empty() && state.raft.hold_ends(peer) != held;
+            if !messages.is_empty() || hold_began {
                 // A peer thread lives as long as the process.
                 let _ = work.send(messages);
             }

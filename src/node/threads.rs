@@ -23,23 +23,33 @@ pub fn spawn(name: String, job: impl FnOnce() + Send + 'static) -> JoinHandle<()
 /// Sends `peer` whatever the core has for it: replies, vote requests, entries and
 /// heartbeats. Whoever changes the core takes the messages out under the lock and hands
 /// them over (see [`Monitor::commit_changes`]); this thread serializes and writes them
-/// outside it. What comes due with time alone (a leader's heartbeats, resends) it takes
-/// out itself, polling a heartbeat interval after it last sent.
+/// outside it. What comes due with time alone (a leader's heartbeats, resends, work it
+/// held back to batch) it takes out itself, polling a heartbeat interval after it last
+/// sent, or when a hold ends. An empty hand-out says a hold began.
 pub fn peer(monitor: Arc<Monitor>, peer: NodeId, work: Receiver<Vec<Message>>) {
     let mut heartbeat = monitor.lock().raft.heartbeat_interval();
     let mut poll_at = monitor.now();
+    let mut hold_ends = None;
     loop {
         let wait = Duration::from_millis(poll_at.saturating_sub(monitor.now()));
         let messages = match work.recv_timeout(wait) {
+            Ok(messages) if messages.is_empty() => {
+                hold_ends = monitor.lock().raft.hold_ends(&peer);
+                messages
+            }
             Ok(messages) => messages,
             Err(RecvTimeoutError::Timeout) => {
                 let mut state = monitor.lock();
                 heartbeat = state.raft.heartbeat_interval();
-                take_messages(&mut state.raft, &peer, monitor.now())
+                let messages = take_messages(&mut state.raft, &peer, monitor.now());
+                hold_ends = state.raft.hold_ends(&peer);
+                messages
             }
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        poll_at = monitor.now() + heartbeat;
+        let now = monitor.now();
+        hold_ends = hold_ends.filter(|&at| at > now);
+        poll_at = hold_ends.map_or(now + heartbeat, |at| at.min(now + heartbeat));
         let mut lines = Vec::new();
         for msg in &messages {
             monitor.outbox.push(&mut lines, &peer, msg);

@@ -63,6 +63,9 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Entries carried by one AppendEntries at most.
     pub max_batch: usize,
+    /// Under load, how long the leader may hold back new entries and reads for a peer
+    /// so that they share one AppendEntries (replication.rs); 0 never holds.
+    pub batch_window: u64,
     /// Ask for votes hypothetically before disrupting the cluster with a new term.
     pub pre_vote: bool,
     /// A leader that hears from no majority for an election timeout steps down.
@@ -83,6 +86,7 @@ impl Default for Config {
             adaptive_heartbeat: true,
             max_in_flight: 8,
             max_batch: 512,
+            batch_window: 5,
             pre_vote: true,
             check_quorum: true,
             read_mode: ReadMode::default(),

@@ -32,6 +32,11 @@ pub struct Progress {
     pub recently_active: bool,
     /// Round trips to the peer, measured while this server leads.
     pub rtt: Option<RttEstimate>,
+    /// How fast work for this peer arrives, from what the leader sent it.
+    pub arrivals: Arrivals,
+    /// Since when the leader has been holding back work for this peer (new entries or
+    /// a read to confirm) so that more of it goes in the same AppendEntries.
+    pub held_since: Option<u64>,
 }
 
 impl Progress {
@@ -46,6 +51,8 @@ impl Progress {
             read_seq_acked: 0,
             recently_active: false,
             rtt: None,
+            arrivals: Arrivals::default(),
+            held_since: None,
         }
     }
 
@@ -82,6 +89,45 @@ impl Progress {
     pub fn probe_from(&mut self, next_index: Index) {
         self.mode = ReplicationMode::Probe;
         self.in_flight.clear();
+        // Probes are never held back.
+        self.held_since = None;
         self.next_index = next_index.max(self.match_index + 1);
+    }
+}
+
+/// The rate at which work for one peer arrives, measured from the AppendEntries that
+/// carried it: moving averages of the items each carried (entries, and a read to
+/// confirm) and of the time since the previous one that carried any. It tells the
+/// leader whether holding work back for a moment would batch anything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Arrivals {
+    items: f64,
+    gap_ms: f64,
+    last_at: Option<u64>,
+}
+
+impl Arrivals {
+    /// Weight of the newest sample in the moving averages: small enough that a few
+    /// close arrivals under a light load do not look like a heavy one.
+    const WEIGHT: f64 = 0.125;
+
+    /// Notes an AppendEntries sent at `now` carrying `items`. Gaps count up to `idle`
+    /// at most: a longer pause means no load, whatever its length.
+    pub fn record(&mut self, items: usize, now: u64, idle: u64) {
+        let gap = self
+            .last_at
+            .map_or(idle, |t| now.saturating_sub(t).min(idle));
+        self.last_at = Some(now);
+        self.items += (items as f64 - self.items) * Self::WEIGHT;
+        self.gap_ms += (gap as f64 - self.gap_ms) * Self::WEIGHT;
+    }
+
+    /// How many items the measured rate brings within `window` ms.
+    pub fn expected_within(&self, window: u64) -> f64 {
+        if self.items == 0.0 {
+            0.0
+        } else {
+            self.items * window as f64 / self.gap_ms.max(f64::MIN_POSITIVE)
+        }
     }
 }

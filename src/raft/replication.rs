@@ -4,16 +4,28 @@
 use super::progress::ReplicationMode;
 use super::{Entry, Index, Message, NodeId, Raft, Role, Term};
 
+/// Under load the leader holds new work for a peer back for up to the batch window,
+/// but only while the measured rate brings at least this many more items within the
+/// window: then every AppendEntries it saves (a message each way per follower) is
+/// worth the wait. Under a lighter load holding would only add latency, so entries go
+/// at once and pipeline.
+const HOLD_WHEN_EXPECTED: f64 = 1.0;
+
 impl Raft {
     /// What the leader sends `peer` next: new entries while the pipeline has room, a
     /// probe while the follower's position is unknown, or a heartbeat when one is due
-    /// (every heartbeat interval, or at once when a read waits for confirmation).
+    /// (every heartbeat interval, or when a read waits for confirmation). Under load,
+    /// new entries and reads wait up to the batch window to go together (see
+    /// [`HOLD_WHEN_EXPECTED`]), and a heartbeat that falls due carries whatever waits.
+    /// A new commit index alone never makes a message: the next one carries it, within
+    /// the batch window under load and the heartbeat interval otherwise.
     pub(super) fn replication_message_for(&mut self, peer: &NodeId, now: u64) -> Option<Message> {
         let last = self.log.last_index();
         let heartbeat_interval = self.heartbeat_interval;
         let resend_after = self.election_timeout;
         let probe_again_after = self.round_trip_timeout(peer);
         let max_in_flight = self.config.max_in_flight;
+        let batch_window = self.config.batch_window;
         let read_seq = self.reads.seq();
         let p = self.progress.get_mut(peer)?;
 
@@ -28,14 +40,25 @@ impl Raft {
                 _ => {}
             }
         }
-        let heartbeat_due = p.last_sent_at.is_none_or(|t| now >= t + heartbeat_interval)
-            || p.read_seq_sent < read_seq;
+        let interval_due = p.last_sent_at.is_none_or(|t| now >= t + heartbeat_interval);
+        let read_waiting = p.read_seq_sent < read_seq;
+        let heartbeat_due = interval_due || read_waiting;
         let send_entries = match p.mode {
             ReplicationMode::Probe => {
                 p.in_flight.is_empty() && (p.next_index <= last || heartbeat_due)
             }
             ReplicationMode::Replicate => p.in_flight.len() < max_in_flight && p.next_index <= last,
         };
+        if p.mode == ReplicationMode::Replicate
+            && (send_entries || read_waiting)
+            && !interval_due
+            && p.arrivals.expected_within(batch_window) >= HOLD_WHEN_EXPECTED
+        {
+            let since = *p.held_since.get_or_insert(now);
+            if now < since + batch_window {
+                return None;
+            }
+        }
         let prev_log_index = if send_entries {
             p.next_index - 1
         } else if heartbeat_due {
@@ -58,6 +81,11 @@ impl Raft {
                 p.next_index = sent_last + 1;
             }
         }
+        let items = entries.len() + usize::from(read_waiting);
+        if items > 0 {
+            p.arrivals.record(items, now, heartbeat_interval);
+        }
+        p.held_since = None;
         p.last_sent_at = Some(now);
         p.read_seq_sent = read_seq;
         Some(Message::AppendEntries {
@@ -73,6 +101,13 @@ impl Raft {
             sent_at: now,
             election_timeout: self.election_timeout,
         })
+    }
+
+    /// When the leader stops holding back work for `peer` (see
+    /// [`Raft::replication_message_for`]): the peer's sender must poll again then.
+    pub fn hold_ends(&self, peer: &NodeId) -> Option<u64> {
+        let since = self.progress.get(peer)?.held_since?;
+        Some(since + self.config.batch_window)
     }
 
     /// TimeoutNow for the target of a leadership transfer, once it holds this leader's

@@ -528,3 +528,131 @@ fn a_heartbeat_answered_while_probing_sends_nothing_again() {
     }
     assert_eq!(c.get("n0").log().last_index(), 7);
 }
+
+/// Entries carried by the AppendEntries among `msgs`, one count per message.
+fn entry_counts(msgs: &[Message]) -> Vec<usize> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            Message::AppendEntries { entries, .. } => Some(entries.len()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A three-server cluster led by n0 that has proposed one write a millisecond for a
+/// while, each replicated as soon as n0 lets it go: n0 has measured a load at which
+/// holding entries back batches them. Ends with nothing outstanding.
+fn leader_under_load() -> Cluster {
+    let mut c = Cluster::new(&["n0", "n1", "n2"], &["n0", "n1", "n2"], Config::default());
+    c.campaign("n0", &["n1", "n2"]);
+    c.replicate("n0", &["n1", "n2"]);
+    for value in 1..=40 {
+        c.now += 1;
+        c.get("n0").propose(write("n0", value)).unwrap();
+        c.replicate("n0", &["n1", "n2"]);
+    }
+    c.now += Config::default().batch_window;
+    c.replicate("n0", &["n1", "n2"]);
+    c
+}
+
+#[test]
+fn under_load_entries_proposed_while_one_is_outstanding_wait_and_go_together() {
+    let mut c = leader_under_load();
+    let window = Config::default().batch_window;
+    let t = c.now;
+    let first = c.get("n0").propose(write("n0", 100)).unwrap();
+    assert!(
+        drain(c.get("n0"), "n1", t).is_empty(),
+        "held for the window"
+    );
+    let outstanding = drain(c.get("n0"), "n1", t + window);
+    assert_eq!(entry_counts(&outstanding), vec![1]);
+
+    // Three more while that one is unanswered: nothing goes until the window ends.
+    let now = t + window;
+    for value in 101..=103 {
+        c.get("n0").propose(write("n0", value)).unwrap();
+    }
+    assert!(drain(c.get("n0"), "n1", now).is_empty());
+    assert_eq!(c.get("n0").hold_ends(&"n1".into()), Some(now + window));
+
+    // The answer commits the first entry; the new commit index alone sends nothing.
+    c.get("n1")
+        .step(&"n0".into(), outstanding[0].clone(), now + 1);
+    for answer in drain(c.get("n1"), "n0", now + 1) {
+        c.get("n0").step(&"n1".into(), answer, now + 1);
+    }
+    assert_eq!(c.get("n0").commit_index(), first);
+    for at in now + 1..now + window {
+        assert!(drain(c.get("n0"), "n1", at).is_empty(), "sent at {at}");
+    }
+
+    // When the window ends, one AppendEntries carries all three and the commit index.
+    let batch = drain(c.get("n0"), "n1", now + window);
+    assert_eq!(entry_counts(&batch), vec![3]);
+    assert!(
+        matches!(batch[0], Message::AppendEntries { leader_commit, .. } if leader_commit == first),
+        "{batch:?}"
+    );
+}
+
+#[test]
+fn under_load_reads_share_the_held_round() {
+    let mut c = leader_under_load();
+    let window = Config::default().batch_window;
+    let t = c.now;
+    c.get("n0").propose(write("n0", 100)).unwrap();
+    c.get("n0").read_index(1).unwrap();
+    assert!(drain(c.get("n0"), "n1", t).is_empty(), "the read waits too");
+    let round = drain(c.get("n0"), "n1", t + window);
+    assert!(
+        matches!(round[..], [Message::AppendEntries { ref entries, read_seq, .. }]
+            if entries.len() == 1 && read_seq > 0),
+        "one message for the entry and the read: {round:?}"
+    );
+}
+
+#[test]
+fn under_light_load_entries_go_at_once_and_pipeline() {
+    let (mut leader, mut follower) = elected();
+    let mut now = 1_000;
+    // A write every 20 ms: holding would batch nothing, only delay.
+    for value in 1..=20 {
+        now += 20;
+        leader.propose(write("n0", value)).unwrap();
+        let append = drain(&mut leader, "n1", now);
+        assert_eq!(entry_counts(&append), vec![1], "at once");
+        follower.step(&"n0".into(), append[0].clone(), now);
+        for answer in drain(&mut follower, "n0", now) {
+            leader.step(&"n1".into(), answer, now);
+        }
+    }
+    // One more while the last is unanswered still goes at once.
+    leader.propose(write("n0", 21)).unwrap();
+    assert_eq!(entry_counts(&drain(&mut leader, "n1", now + 20)), vec![1]);
+    leader.propose(write("n0", 22)).unwrap();
+    assert_eq!(entry_counts(&drain(&mut leader, "n1", now + 21)), vec![1]);
+}
+
+#[test]
+fn a_new_commit_index_alone_waits_for_the_next_heartbeat() {
+    let mut c = Cluster::new(&["n0", "n1", "n2"], &["n0", "n1", "n2"], Config::default());
+    c.campaign("n0", &["n1", "n2"]);
+    c.replicate("n0", &["n1", "n2"]);
+    let now = c.now;
+    let index = c.get("n0").propose(write("n0", 1)).unwrap();
+    let append = drain(c.get("n0"), "n1", now);
+    c.get("n1").step(&"n0".into(), append[0].clone(), now);
+    for answer in drain(c.get("n1"), "n0", now) {
+        c.get("n0").step(&"n1".into(), answer, now);
+    }
+    assert_eq!(c.get("n0").commit_index(), index);
+    let heartbeat = c.get("n0").heartbeat_interval();
+    assert!(drain(c.get("n0"), "n1", now + heartbeat - 1).is_empty());
+    let due = drain(c.get("n0"), "n1", now + heartbeat);
+    assert!(
+        matches!(due[..], [Message::AppendEntries { leader_commit, .. }] if leader_commit == index),
+        "{due:?}"
+    );
+}
