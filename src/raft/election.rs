@@ -35,7 +35,11 @@ impl Raft {
     }
 
     fn campaign(&mut self, now: u64) {
-        if self.role != Role::Follower {
+        // A pre-candidate that already holds a majority was only waiting to stand
+        // (observe_vote_round_trip): it has not failed, and stands below.
+        let waited_to_stand =
+            self.role == Role::PreCandidate && self.votes.len() >= self.majority();
+        if self.role != Role::Follower && !waited_to_stand {
             self.campaign_failed();
         }
         self.reset_election_deadline(now);
@@ -47,10 +51,15 @@ impl Raft {
         self.leader = None;
         self.campaign_for_transfer = false;
         if self.config.pre_vote {
-            self.role = Role::PreCandidate;
-            self.votes = [self.id.clone()].into();
-            self.vote_requested.clear();
+            // A new round starts afresh: a grant held longer could have been given
+            // before its sender heard from a leader that it hears from now.
+            if !waited_to_stand {
+                self.role = Role::PreCandidate;
+                self.votes = [self.id.clone()].into();
+                self.vote_requested.clear();
+            }
             self.campaign_started = now;
+            self.stand_after = now;
             if self.votes.len() >= self.majority() {
                 self.become_candidate(now);
             }
@@ -120,10 +129,15 @@ impl Raft {
                 || self.injected(super::InjectedBug::VoteTwiceInTerm);
             term == self.term && up_to_date && free
         };
+        if granted {
+            // Whoever this helps is about to stand (after a pre-vote) or to win (after a
+            // vote): waiting a whole timeout before standing itself keeps the two from
+            // splitting the vote.
+            self.reset_election_deadline(now);
+        }
         if granted && !pre_vote {
             self.voted_for = Some(from.clone());
             self.hard_state_dirty = true;
-            self.reset_election_deadline(now);
         }
         // A pre-vote grant answers in the term asked about; everything else in ours.
         let reply_term = if pre_vote && granted { term } else { self.term };
@@ -155,21 +169,20 @@ impl Raft {
         } else {
             (Role::Candidate, self.term)
         };
-        // Only answers to this round count: servers whose timeouts are shorter than a
-        // round trip would otherwise all stand at once on the answers to rounds they
-        // gave up, and split the vote.
-        let this_round = sent_at >= self.campaign_started;
-        if (self.role, term) != expected || !this_round || !granted || !self.config().is_voter(from)
-        {
+        // A grant arriving in this round counts even if it answers an earlier one of
+        // this (pre-)candidacy: a vote is given for a term, and a pre-vote for the
+        // term asked about, with the same log.
+        if (self.role, term) != expected || !granted || !self.config().is_voter(from) {
             return;
         }
         self.votes.insert(from.clone());
-        if self.votes.len() >= self.majority() {
-            if pre_vote {
-                self.become_candidate(now);
-            } else {
-                self.become_leader(now);
-            }
+        if self.votes.len() < self.majority() {
+            return;
+        }
+        if !pre_vote {
+            self.become_leader(now);
+        } else if now >= self.stand_after {
+            self.become_candidate(now);
         }
     }
 }

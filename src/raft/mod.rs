@@ -139,9 +139,12 @@ pub struct Raft {
     heartbeat_interval: u64,
     /// Campaigns in a row that ended without a leader: each makes the next wait longer.
     failed_campaigns: u32,
-    /// When the current (pre-)vote round began: only answers to it count, and winning
-    /// it measures a round trip.
+    /// When the current (pre-)vote round began: winning it measures a round trip.
     campaign_started: u64,
+    /// A pre-candidate holding a majority of pre-votes stands for election only from
+    /// this time on: after an answer that took longer than its timeout, a random wait
+    /// (timing.rs), so that servers that started in step do not all stand at once.
+    stand_after: u64,
     /// A committed configuration without this server that another server told it of,
     /// newer than any in its log: it has been removed.
     removal: Option<Removal>,
@@ -218,6 +221,7 @@ impl Raft {
             heartbeat_interval: config.heartbeat_interval,
             failed_campaigns: 0,
             campaign_started: now,
+            stand_after: now,
             removal: None,
             last_leader_contact: None,
             votes_refused_until: 0,

@@ -16,6 +16,12 @@
 //! timeout, up to 16 times, until they hear from a leader: elections finish even when a
 //! round trip is longer than the configured timeout.
 //!
+//! A (pre-)vote answered later than the timeout raises it to twice that round trip;
+//! the round under way counts the grants that arrive in it, answers to earlier rounds
+//! among them, but stands only after a random wait of up to the new timeout. At start-up, where every server begins in step with the
+//! default timeout, the first pre-vote round so both measures the network and is won:
+//! one vote round later there is a leader.
+//!
 //! A pause (a stopped process whose clock jumps on resumption) shows up as a few huge
 //! samples: each counts for at most twice the current round-trip timeout, only one per
 //! heartbeat interval counts, the estimates die with the leadership, and the derived
@@ -128,10 +134,13 @@ impl Raft {
     }
 
     /// A (pre-)vote came back after `sample` ms. An election must fit a round trip: if
-    /// the timeout in force is shorter, it becomes twice the round trip, and a campaign
-    /// under way is abandoned for a random wait of up to that long: servers that
-    /// started out with too short a timeout, and so in step, must not all stand at once
-    /// (the wait only spreads them; the longer timeout lets their rounds finish).
+    /// the timeout in force is shorter, it becomes twice the round trip. The round
+    /// under way goes on and counts the grants that arrive (answers to earlier rounds
+    /// among them), but its next step waits a random time of up to the new timeout: a
+    /// pre-candidate stands only then, even with a majority, and one without a majority
+    /// starts a new round then. Servers that started out with too short a timeout, and
+    /// so in step, must not all stand at once (the wait spreads them; the longer
+    /// timeout lets their rounds finish).
     pub(super) fn observe_vote_round_trip(&mut self, sample: u64, now: u64) {
         if !self.config.adaptive_election_timeout || sample <= self.election_timeout {
             return;
@@ -140,9 +149,8 @@ impl Raft {
         self.election_timeout = (2 * sample).min(ceiling).max(self.election_timeout);
         self.failed_campaigns = 0;
         if matches!(self.role, Role::PreCandidate | Role::Candidate) {
-            let term = self.term;
-            self.become_follower(term, None, now);
             self.election_deadline = now + self.rng.gen_range(0..=self.election_timeout);
+            self.stand_after = self.election_deadline;
         }
     }
 
