@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Storage, StorageError};
 use crate::raft::{Entry, Index};
-use crate::raft::{HardState, Recovered};
+use crate::raft::{HardState, Recovered, Snapshot, SnapshotMeta};
 
 /// Segment size after which appends go to a new segment.
 const DEFAULT_SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
@@ -185,6 +185,7 @@ impl FileStorage {
         };
         Ok(Recovered {
             hard_state,
+            snapshot: None,
             entries,
         })
     }
@@ -342,6 +343,19 @@ impl Storage for FileStorage {
 
     fn last_index(&self) -> Index {
         self.segments.last().map_or(0, Segment::last_index)
+    }
+
+    fn save_snapshot(&mut self, _snapshot: &Snapshot) -> Result<(), StorageError> {
+        unimplemented!("snapshot files: issue 11, being built on this branch")
+    }
+
+    fn write_snapshot_chunk(
+        &mut self,
+        _meta: &SnapshotMeta,
+        _offset: u64,
+        _data: &[u8],
+    ) -> Result<(), StorageError> {
+        unimplemented!("snapshot files: issue 11, being built on this branch")
     }
 }
 
