@@ -71,7 +71,9 @@ pub trait Storage: Send {
     /// covers. Entries after it stay only if the log holds the snapshot's last entry with
     /// the same term (the server took the snapshot itself); otherwise the whole log goes
     /// (a leader's snapshot replaces a log that disagrees with it or falls short of it).
-    /// The previous snapshot is removed only once this one is durable.
+    /// The previous snapshot is removed only once this one is durable. A snapshot is
+    /// never older than the one stored (snapshots cover committed entries, and a server's
+    /// commit index never goes back).
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError>;
 
     /// Writes one chunk of a snapshot a leader is sending, at byte `offset` of its data.
