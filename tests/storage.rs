@@ -783,6 +783,20 @@ fn damaged_snapshot_is_corrupt_and_names_its_file() {
     );
 }
 
+#[test]
+fn a_segment_missing_after_the_snapshot_is_corrupt() {
+    let temp = TempDir::new("gap-after-snapshot");
+    let dir = temp.path();
+    let mut storage = store_with_log(dir, 60);
+    storage.save_snapshot(&snapshot(20, 1, b"state")).unwrap();
+    drop(storage);
+    let segments = segment_files(dir);
+    assert!(segments.len() >= 3, "{segments:?}");
+    // The segment holding entry 21, the first after the snapshot.
+    fs::remove_file(&segments[0]).unwrap();
+    assert_corrupt(reopen(dir, SMALL_SEGMENTS), &segments[1], 0);
+}
+
 /// The states a crash can leave while a snapshot is saved, rebuilt file by file from
 /// the store before the save and the store after it: each must come back as the old
 /// snapshot with its log or the new one with the log after it.
