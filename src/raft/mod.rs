@@ -34,7 +34,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub use bugs::InjectedBug;
-pub use durable::{HardState, Recovered};
+pub use durable::{HardState, Recovered, Snapshot, SnapshotMeta};
 pub use entry::{Entry, EntryData, Index, NodeId, Term};
 pub use log::RaftLog;
 pub use membership::{AdminError, AdminId, AdminOutcome, ConfigChange, ConfigView, Configuration};

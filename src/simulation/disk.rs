@@ -99,6 +99,7 @@ impl SlowDisk {
     pub fn load(&self) -> Recovered {
         Recovered {
             hard_state: self.hard_state.clone(),
+            snapshot: None,
             entries: self.entries.clone(),
         }
     }
