@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::raft::Payload;
+
 /// A state-changing client request as it travels through the log, with what is needed
 /// to answer the client from whichever server proposed it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -16,6 +18,22 @@ pub struct Command {
     /// The server that will answer the client once the entry is applied.
     pub proposer: String,
     pub op: KvOp,
+}
+
+impl Command {
+    /// The command as the log carries it: the core replicates it without reading it.
+    pub fn encode(&self) -> Payload {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(object)) => Payload::from_object(object),
+            other => unreachable!("a command serializes to an object, not {other:?}"),
+        }
+    }
+
+    /// Reads back a command from the log. Fails only on a payload this state machine
+    /// did not write.
+    pub fn decode(payload: &Payload) -> Result<Command, serde_json::Error> {
+        Command::deserialize(payload.as_object())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -96,6 +114,38 @@ mod tests {
             KvResult::KeyMissing,
             "1 and \"1\" are different keys"
         );
+    }
+
+    #[test]
+    fn commands_travel_inline_in_their_log_entry() {
+        let command = Command {
+            client: "c1".into(),
+            msg_id: 7,
+            proposer: "n0".into(),
+            op: KvOp::Cas {
+                key: json!(1),
+                from: json!(2),
+                to: json!("3"),
+            },
+        };
+        let entry = crate::raft::Entry {
+            term: 2,
+            index: 9,
+            data: crate::raft::EntryData::Command(command.encode()),
+        };
+        // The command's fields sit beside the entry's own: no wrapper, no escaping.
+        assert_eq!(
+            serde_json::to_value(&entry).unwrap(),
+            json!({"term": 2, "index": 9, "data": {"kind": "command", "client": "c1",
+                   "msg_id": 7, "proposer": "n0",
+                   "op": {"f": "cas", "key": 1, "from": 2, "to": "3"}}})
+        );
+        let text = serde_json::to_string(&entry).unwrap();
+        let back: crate::raft::Entry = serde_json::from_str(&text).unwrap();
+        let crate::raft::EntryData::Command(payload) = &back.data else {
+            panic!("not a command: {back:?}");
+        };
+        assert_eq!(Command::decode(payload).unwrap(), command);
     }
 
     #[test]

@@ -342,7 +342,7 @@ impl Requests {
             proposer: raft.id().clone(),
             op,
         };
-        let proposed = raft.propose(command).is_ok();
+        let proposed = raft.propose(command.encode()).is_ok();
         if proposed && is_write && self.injected(crate::raft::InjectedBug::AnswerBeforeCommit) {
             out.push(Outgoing {
                 to: origin.client.clone(),

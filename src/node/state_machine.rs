@@ -2,7 +2,7 @@
 //! [`Batch`] of committed entries to the key-value store and says what to answer whom.
 //! The node's state machine thread and the simulation both drive it.
 
-use crate::kv::{Kv, KvResult};
+use crate::kv::{Command, Kv, KvResult};
 #[cfg(test)]
 use crate::raft::InjectedBug;
 use serde_json::Value;
@@ -44,8 +44,19 @@ impl StateMachine {
             self.serve_reads(&batch.ready, &mut out);
         }
         for entry in &batch.entries {
-            let EntryData::Command(cmd) = &entry.data else {
+            let EntryData::Command(payload) = &entry.data else {
                 continue;
+            };
+            let cmd = match Command::decode(payload) {
+                Ok(cmd) => cmd,
+                Err(e) => {
+                    // Every server skips it alike, so their states stay the same.
+                    eprintln!(
+                        "{}: skipped entry {}: not a command: {e}",
+                        self.me, entry.index
+                    );
+                    continue;
+                }
             };
             let result = self.kv.apply(&cmd.op);
             if cmd.proposer == self.me && entry.index > self.recovered_up_to {

@@ -35,13 +35,12 @@ use rand::{Rng, SeedableRng};
 
 pub use bugs::InjectedBug;
 pub use durable::{HardState, Recovered, Snapshot, SnapshotMeta};
-pub use entry::{Entry, EntryData, Index, NodeId, Term};
+pub use entry::{Entry, EntryData, Index, NodeId, Payload, Term};
 pub use log::RaftLog;
 pub use membership::{AdminError, AdminId, AdminOutcome, ConfigChange, ConfigView, Configuration};
 pub use message::{Message, Removal};
 pub use read::{ReadId, Reads};
 
-use crate::kv::Command;
 use membership::{CatchUp, Configurations, Transfer};
 use progress::Progress;
 
@@ -389,9 +388,9 @@ impl Raft {
         }
     }
 
-    /// Appends a client command, if this server is the leader and not handing
+    /// Appends a state machine command, if this server is the leader and not handing
     /// leadership over. Returns its index.
-    pub fn propose(&mut self, command: Command) -> Result<Index, NotLeader> {
+    pub fn propose(&mut self, command: Payload) -> Result<Index, NotLeader> {
         self.check_serving()?;
         Ok(self.append_own(EntryData::Command(command)))
     }

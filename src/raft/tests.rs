@@ -20,8 +20,8 @@ fn server(id: &str, n: usize) -> Raft {
     )
 }
 
-fn write(id: &str, value: u64) -> Command {
-    Command {
+fn write(id: &str, value: u64) -> Payload {
+    crate::kv::Command {
         client: "c1".into(),
         msg_id: value,
         proposer: id.into(),
@@ -30,6 +30,7 @@ fn write(id: &str, value: u64) -> Command {
             value: json!(value),
         },
     }
+    .encode()
 }
 
 /// Makes every write the core asks for durable at once, as the runtime does.
@@ -63,6 +64,20 @@ fn a_one_node_cluster_elects_itself_and_commits_its_noop() {
     persist(&mut raft);
     assert_eq!(raft.commit_index(), 1);
     assert_eq!(raft.take_committed()[0].data, EntryData::Noop);
+}
+
+#[test]
+fn the_core_replicates_commands_it_does_not_read() {
+    let mut raft = server("n0", 1);
+    raft.tick(1_000);
+    persist(&mut raft);
+    let object = json!({"not": "a key-value command", "bytes": [0, 255]});
+    let payload = Payload::from_object(object.as_object().unwrap().clone());
+    let index = raft.propose(payload.clone()).unwrap();
+    persist(&mut raft);
+    let committed = raft.take_committed();
+    let entry = committed.iter().find(|e| e.index == index).unwrap();
+    assert_eq!(entry.data, EntryData::Command(payload));
 }
 
 #[test]

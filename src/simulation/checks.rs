@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 
 use super::{Server, Simulation};
-use crate::kv::{Kv, KvOp, KvResult};
+use crate::kv::{Command, Kv, KvOp, KvResult};
 use crate::raft::{Configuration, Entry, EntryData, Index, Message, NodeId, Role, Term};
 
 pub struct Checks {
@@ -80,7 +80,8 @@ impl Checks {
     }
 
     fn record_commit(&mut self, entry: &Entry, seen_in_term: Term, now: u64) {
-        if let EntryData::Command(cmd) = &entry.data {
+        if let EntryData::Command(payload) = &entry.data {
+            let cmd = Command::decode(payload).expect("the simulation's clients send commands");
             self.registers.apply(&cmd.op);
             let (KvOp::Write { key, .. } | KvOp::Cas { key, .. }) = &cmd.op;
             let value = match self.registers.read(key) {
