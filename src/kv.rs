@@ -53,7 +53,7 @@ pub enum KvResult {
     PreconditionFailed { current: Value },
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Kv {
     /// Keyed by the key's canonical JSON text, so that 1 and "1" stay distinct keys.
     registers: HashMap<String, Value>,
@@ -88,6 +88,20 @@ impl Kv {
                 },
             },
         }
+    }
+}
+
+impl Kv {
+    /// Every register, as bytes for a snapshot.
+    pub fn snapshot(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.registers).expect("registers serialize")
+    }
+
+    /// The registers a snapshot holds.
+    pub fn restore(bytes: &[u8]) -> Result<Kv, serde_json::Error> {
+        Ok(Kv {
+            registers: serde_json::from_slice(bytes)?,
+        })
     }
 }
 
@@ -146,6 +160,22 @@ mod tests {
             panic!("not a command: {back:?}");
         };
         assert_eq!(Command::decode(payload).unwrap(), command);
+    }
+
+    #[test]
+    fn a_snapshot_restores_every_register() {
+        let mut kv = Kv::new();
+        for (key, value) in [
+            (json!(1), json!("a")),
+            (json!("1"), json!([2])),
+            (json!(null), json!(3)),
+        ] {
+            kv.apply(&KvOp::Write { key, value });
+        }
+        let restored = Kv::restore(&kv.snapshot()).unwrap();
+        assert_eq!(restored, kv);
+        assert_eq!(restored.read(&json!("1")), KvResult::ReadOk(json!([2])));
+        assert!(Kv::restore(b"not a snapshot").is_err());
     }
 
     #[test]

@@ -23,6 +23,8 @@ options:
   --no-check-quorum            leaders do not step down without a majority
   --data-dir DIR               keep term, vote and log durably in DIR/<node id>/
                                (default: in memory only)
+  --snapshot-entries N         snapshot the state machine and compact the log every
+                               N applied entries (default 10000)
   --initial-voters N           start with only the first N of init's node_ids as
                                voters; the others join when an operator adds them
                                (default: every node is a voter)
@@ -62,6 +64,13 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
             "--no-pre-vote" => options.raft.pre_vote = false,
             "--no-check-quorum" => options.raft.check_quorum = false,
             "--data-dir" => options.data_dir = Some(PathBuf::from(value(&flag)?)),
+            "--snapshot-entries" => {
+                let n = number(&flag, &value(&flag)?)?;
+                if n == 0 {
+                    bail!("--snapshot-entries wants at least 1");
+                }
+                options.snapshot_entries = n;
+            }
             "--verbose" => options.verbose = true,
             "--initial-voters" => {
                 let n = number(&flag, &value(&flag)?)?;
@@ -124,6 +133,10 @@ mod tests {
             ),
             (1000, 2000)
         );
+
+        assert_eq!(default.snapshot_entries, node::DEFAULT_SNAPSHOT_ENTRIES);
+        assert_eq!(parse(&["--snapshot-entries", "50"]).snapshot_entries, 50);
+        assert!(parse_args(["--snapshot-entries", "0"].map(String::from).into_iter()).is_err());
 
         let fixed = parse(&["--heartbeat-interval", "20"]);
         assert!(fixed.raft.adaptive_election_timeout);

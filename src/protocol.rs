@@ -124,12 +124,14 @@ struct Envelope {
     body: Map<String, Value>,
 }
 
-const RAFT_TYPES: [&str; 5] = [
+const RAFT_TYPES: [&str; 7] = [
     "request_vote",
     "request_vote_response",
     "append_entries",
     "append_entries_response",
     "timeout_now",
+    "install_snapshot",
+    "install_snapshot_response",
 ];
 
 pub fn parse(line: &str) -> Result<Inbound, Rejected> {

@@ -33,9 +33,20 @@ use requests::Requests;
 use state_machine::StateMachine;
 use writer::Outbox;
 
-#[derive(Clone, Debug, Default)]
+/// The default of `--snapshot-entries`. Log entries cost about 190 bytes each in
+/// memory (and about 140 on disk), so 10,000 entries bound the log to about 2 MB per
+/// server, while at the busiest this node gets (about 5,000 entries a second on a
+/// saturated 3-node run) a snapshot comes every two seconds or so, each a write of the
+/// key-value map, which lin-kv keeps small. A follower that falls further behind than
+/// that gets the snapshot instead of the entries.
+pub const DEFAULT_SNAPSHOT_ENTRIES: u64 = 10_000;
+
+#[derive(Clone, Debug)]
 pub struct Options {
     pub raft: Config,
+    /// Snapshot the state machine, and compact the log, every this many applied
+    /// entries.
+    pub snapshot_entries: u64,
     /// Keep state under `<dir>/<node id>/`; without it, state lives in memory only.
     pub data_dir: Option<PathBuf>,
     /// Log the fate of every client request this server does not handle itself.
@@ -43,6 +54,18 @@ pub struct Options {
     /// Start with only the first N of init's node_ids as voters; the others wait to be
     /// added. Without it every node is a voter.
     pub initial_voters: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            raft: Config::default(),
+            snapshot_entries: DEFAULT_SNAPSHOT_ENTRIES,
+            data_dir: None,
+            verbose: false,
+            initial_voters: None,
+        }
+    }
 }
 
 /// Makes a panic in any thread end the process, after the usual report on stderr: a
@@ -149,8 +172,9 @@ fn start(
         None => Box::new(MemStorage::new()),
     };
     let recovered = storage.load().context("loading stored state")?;
+    let snapshot_index = recovered.snapshot.as_ref().map_or(0, |s| s.meta.last_index);
     eprintln!(
-        "{node_id}: starting at term {} with {} log entries",
+        "{node_id}: starting at term {} with a snapshot up to {snapshot_index} and {} log entries",
         recovered.hard_state.term,
         recovered.entries.len()
     );
@@ -160,7 +184,7 @@ fn start(
     let bootstrap = Configuration::with_voters(node_ids.iter().take(voters).cloned());
     let raft = Raft::new(
         node_id.clone(),
-        bootstrap,
+        bootstrap.clone(),
         options.raft.clone(),
         recovered,
         seed,
@@ -172,7 +196,13 @@ fn start(
         .filter(|p| **p != node_id)
         .cloned()
         .collect();
-    let machine = StateMachine::new(node_id, raft.log().last_index(), &options.raft);
+    let machine = StateMachine::new(
+        node_id,
+        bootstrap,
+        raft.log().last_index(),
+        options.snapshot_entries,
+        &options.raft,
+    );
     let requests = Requests::new(node_ids, &options.raft, options.verbose, rand::random());
     let monitor = Arc::new(Monitor::new(raft, requests, storage, outbox, started));
 

@@ -7,7 +7,7 @@ use std::thread;
 use super::monitor::{storage_failed, Monitor, State};
 use super::state_machine::StateMachine;
 use crate::protocol;
-use crate::raft::{NodeId, Raft, Role};
+use crate::raft::{NodeId, Raft, Role, Snapshot};
 
 pub fn spawn(name: String, job: impl FnOnce() + Send + 'static) {
     thread::Builder::new()
@@ -46,7 +46,8 @@ pub fn peer(monitor: Arc<Monitor>, peer: NodeId) {
 }
 
 /// Applies committed entries to the key-value store and answers clients (see
-/// [`StateMachine`]); the batch is taken under the lock, applied outside it.
+/// [`StateMachine`]); the batch is taken under the lock, applied outside it. When a
+/// snapshot is due it is taken here too, outside the lock, so consensus goes on.
 pub fn state_machine(monitor: Arc<Monitor>, mut machine: StateMachine) {
     loop {
         let mut state = monitor.lock();
@@ -58,8 +59,40 @@ pub fn state_machine(monitor: Arc<Monitor>, mut machine: StateMachine) {
             state = monitor.wait(state);
         };
         drop(state);
-        monitor.send(machine.apply(batch));
+        match machine.apply(batch) {
+            Ok(out) => monitor.send(out),
+            Err(bad) => {
+                eprintln!(
+                    "cannot load the snapshot up to {}, stopping: {}",
+                    bad.index, bad.reason
+                );
+                std::process::abort();
+            }
+        }
+        if let Some(snapshot) = machine.take_snapshot() {
+            save_snapshot(&monitor, &snapshot);
+        }
     }
+}
+
+/// Makes a snapshot the state machine took durable, then lets the core compact its log.
+/// The storage lock is taken before the consensus lock is released, and only if no
+/// newer snapshot (one received from a leader meanwhile) is there already, so storage
+/// never goes back to an older snapshot.
+fn save_snapshot(monitor: &Monitor, snapshot: &Snapshot) {
+    let state = monitor.lock();
+    if state.raft.snapshot_index() >= snapshot.meta.last_index {
+        return;
+    }
+    let mut storage = monitor.lock_storage();
+    drop(state);
+    storage
+        .save_snapshot(snapshot)
+        .unwrap_or_else(|e| storage_failed(&e));
+    drop(storage);
+    let mut state = monitor.lock();
+    state.raft.snapshot_saved(snapshot);
+    monitor.commit_changes(&mut state);
 }
 
 /// Sends requests held during an election on their way once a leader is known, and

@@ -32,9 +32,11 @@ fn report(line: &str) {
 }
 
 /// Runs the healthy cluster under `profile` over the seeds: fails on the first
-/// violation, or when too few runs got work done. Returns the admin requests done.
+/// violation, when too few runs got work done, or when no snapshot was ever sent.
+/// Returns the admin requests done.
 fn run_healthy(profile: &Profile, default_seeds: u64) -> BTreeMap<&'static str, usize> {
     let mut progressed = 0;
+    let (mut taken, mut installed) = (0, 0);
     let mut admin_done = BTreeMap::new();
     let all = seeds(default_seeds);
     for &seed in &all {
@@ -46,9 +48,23 @@ fn run_healthy(profile: &Profile, default_seeds: u64) -> BTreeMap<&'static str, 
             );
         }
         progressed += sim.made_progress() as usize;
+        taken += sim.snapshots_taken;
+        installed += sim.snapshots_installed;
         for (action, n) in sim.admin_done {
             *admin_done.entry(action).or_insert(0) += n;
         }
+    }
+    report(&format!(
+        "{}: {taken} snapshots taken, {installed} installed from a leader in {} runs",
+        profile.name,
+        all.len()
+    ));
+    if all.len() >= 10 {
+        assert!(
+            taken > 0 && installed > 0,
+            "{}: the runs never exercised InstallSnapshot",
+            profile.name
+        );
     }
     // Faults end before the settling period, so nearly every run must get work done.
     assert!(
@@ -194,4 +210,9 @@ planted_bug_tests! {
     catches_a_definite_error_after_forwarding: DefiniteErrorAfterForward,
     catches_a_held_request_sent_twice: ParkedRequestSentTwice,
     catches_a_removed_server_that_ignores_its_removal: RemovalNewsIgnored,
+    catches_compaction_past_the_applied_index: CompactionPastApplied,
+    catches_a_stale_snapshot_installed: StaleSnapshotInstalled,
+    catches_a_snapshot_chunk_acknowledged_before_the_disk: SnapshotChunkAckedEarly,
+    catches_a_snapshot_that_forgets_the_configuration: SnapshotConfigForgotten,
+    catches_a_leader_replicating_from_discarded_entries: DiscardedEntriesSent,
 }
