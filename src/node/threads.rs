@@ -7,7 +7,7 @@ use std::thread;
 use super::monitor::{storage_failed, Monitor, State};
 use super::state_machine::StateMachine;
 use crate::protocol;
-use crate::raft::{NodeId, Raft, Role, Snapshot};
+use crate::raft::{Message, NodeId, Raft, Role, Snapshot};
 
 pub fn spawn(name: String, job: impl FnOnce() + Send + 'static) {
     thread::Builder::new()
@@ -21,6 +21,7 @@ pub fn spawn(name: String, job: impl FnOnce() + Send + 'static) {
 /// and writing them happens outside it.
 pub fn peer(monitor: Arc<Monitor>, peer: NodeId) {
     let mut state = monitor.lock();
+    let me = state.raft.id().clone();
     loop {
         let now = monitor.now();
         let mut batch = Vec::new();
@@ -39,6 +40,15 @@ pub fn peer(monitor: Arc<Monitor>, peer: NodeId) {
         }
         drop(state);
         for msg in &batch {
+            if let Message::InstallSnapshot {
+                meta, done: true, ..
+            } = msg
+            {
+                eprintln!(
+                    "{me}: snapshot sent to {peer} up to index {} (its last chunk)",
+                    meta.last_index
+                );
+            }
             monitor.outbox.send(&peer, protocol::raft_body(msg));
         }
         state = monitor.lock();
@@ -92,6 +102,12 @@ fn save_snapshot(monitor: &Monitor, snapshot: &Snapshot) {
     drop(storage);
     let mut state = monitor.lock();
     state.raft.snapshot_saved(snapshot);
+    eprintln!(
+        "{}: snapshot taken up to index {} ({} bytes)",
+        state.raft.id(),
+        snapshot.meta.last_index,
+        snapshot.data.len()
+    );
     monitor.commit_changes(&mut state);
 }
 

@@ -70,6 +70,8 @@ pub struct Config {
     pub pre_vote: bool,
     /// A leader that hears from no majority for an election timeout steps down.
     pub check_quorum: bool,
+    /// Snapshot bytes one InstallSnapshot carries at most.
+    pub snapshot_chunk_bytes: usize,
     #[cfg(test)]
     pub injected_bug: Option<InjectedBug>,
 }
@@ -86,6 +88,7 @@ impl Default for Config {
             max_batch: 512,
             pre_vote: true,
             check_quorum: true,
+            snapshot_chunk_bytes: CHUNK_BYTES,
             #[cfg(test)]
             injected_bug: None,
         }

@@ -4,7 +4,7 @@
 //! says so, without stopping consensus; once storage reports it durable
 //! ([`Raft::snapshot_saved`]) the core drops the entries it covers and keeps it to send.
 //! A leader whose follower needs entries it has discarded sends it the snapshot in
-//! chunks ([`CHUNK_BYTES`]), one in flight at a time, each resent when unanswered for a
+//! chunks (at most [`CHUNK_BYTES`] by default), one in flight at a time, each resent when unanswered for a
 //! round trip or a heartbeat interval. The follower has each chunk written durably
 //! before it acknowledges it (the runtime takes the writes from
 //! [`Raft::take_snapshot_writes`]); after the last, it replaces its log and hands the
@@ -144,7 +144,7 @@ impl Raft {
         }
         let len = snapshot.data.len() as u64;
         let offset = transfer.offset.min(len);
-        let end = (offset + CHUNK_BYTES as u64).min(len);
+        let end = (offset + self.config.snapshot_chunk_bytes as u64).min(len);
         transfer.sent_at = Some(now);
         p.last_sent_at = Some(now);
         p.read_seq_sent = read_seq;
@@ -330,7 +330,10 @@ impl Raft {
                 if self.log.term_at(index) != Some(term) {
                     return None;
                 }
-                Some(index <= self.durable_index)
+                Some(
+                    index <= self.durable_index
+                        || self.injected(InjectedBug::SnapshotChunkAckedEarly),
+                )
             }
         }
     }

@@ -168,6 +168,9 @@ impl Simulation {
         let Some(raft) = self.servers[i].raft.as_ref() else {
             return Ok(());
         };
+        if let Some(refused) = &self.servers[i].disk.refused {
+            return Err(format!("{} asked its storage for {refused}", raft.id()));
+        }
         let checks = &mut self.checks;
         let id = raft.id().clone();
         let leads = raft.role() == Role::Leader;

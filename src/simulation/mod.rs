@@ -218,10 +218,14 @@ impl Simulation {
         } else {
             rng.gen_range(profile.faults.snapshot_every.clone())
         };
+        // Snapshots of a few keys fit in one chunk of the node's size: chunks of a few
+        // bytes make every transfer take several, each of which a crash may cut short.
+        let mut config = profile.config.clone();
+        config.snapshot_chunk_bytes = rng.gen_range(8..=64);
         let mut sim = Simulation {
             rng,
             now: 0,
-            config: profile.config.clone(),
+            config,
             faults: profile.faults.clone(),
             servers: Vec::new(),
             ids: ids.clone(),
