@@ -2,7 +2,7 @@
 //!
 //! Keys and values are arbitrary JSON; they are echoed back with their JSON type.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -92,9 +92,11 @@ impl Kv {
 }
 
 impl Kv {
-    /// Every register, as bytes for a snapshot.
+    /// Every register, as bytes for a snapshot: in key order, so that the same
+    /// registers always make the same bytes, on every server.
     pub fn snapshot(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.registers).expect("registers serialize")
+        let sorted: BTreeMap<&String, &Value> = self.registers.iter().collect();
+        serde_json::to_vec(&sorted).expect("registers serialize")
     }
 
     /// The registers a snapshot holds.
@@ -172,6 +174,17 @@ mod tests {
         ] {
             kv.apply(&KvOp::Write { key, value });
         }
+        let mut reversed = Kv::new();
+        let mut pairs: Vec<_> = kv.registers.iter().collect();
+        pairs.reverse();
+        for (key, value) in pairs {
+            reversed.registers.insert(key.clone(), value.clone());
+        }
+        assert_eq!(
+            reversed.snapshot(),
+            kv.snapshot(),
+            "the same registers make the same bytes"
+        );
         let restored = Kv::restore(&kv.snapshot()).unwrap();
         assert_eq!(restored, kv);
         assert_eq!(restored.read(&json!("1")), KvResult::ReadOk(json!([2])));

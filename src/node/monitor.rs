@@ -118,11 +118,16 @@ impl Monitor {
             }
             for write in snapshot_writes {
                 match write {
-                    SnapshotWrite::Chunk { meta, offset, data } => {
+                    SnapshotWrite::Chunk {
+                        meta,
+                        offset,
+                        data,
+                        receipt,
+                    } => {
                         storage
                             .write_snapshot_chunk(&meta, offset, &data)
                             .unwrap_or_else(|e| storage_failed(&e));
-                        raft.snapshot_chunk_written(&meta, offset + data.len() as u64);
+                        raft.snapshot_chunk_written(receipt, offset + data.len() as u64);
                     }
                     SnapshotWrite::Install(snapshot) => {
                         storage

@@ -184,6 +184,8 @@ pub struct Raft {
     snapshot_to_apply: Option<Snapshot>,
     /// A leader's snapshot arriving in chunks.
     receiving: Option<Receiving>,
+    /// Receipts of snapshots begun so far.
+    receipts: u64,
     snapshot_writes: Vec<SnapshotWrite>,
 }
 
@@ -259,6 +261,7 @@ impl Raft {
             snapshot: recovered.snapshot.clone(),
             snapshot_to_apply: recovered.snapshot,
             receiving: None,
+            receipts: 0,
             snapshot_writes: Vec::new(),
             // Last: the timing fields above read it first.
             config,

@@ -30,11 +30,14 @@ pub const CHUNK_BYTES: usize = 64 * 1024;
 #[derive(Clone, Debug, PartialEq)]
 pub enum SnapshotWrite {
     /// A chunk of a snapshot being received (`Storage::write_snapshot_chunk`); report it
-    /// with [`Raft::snapshot_chunk_written`].
+    /// with [`Raft::snapshot_chunk_written`], giving back `receipt`.
     Chunk {
         meta: SnapshotMeta,
         offset: u64,
         data: Vec<u8>,
+        /// Which receipt of the snapshot it belongs to: a report about an earlier one
+        /// (since dropped and begun again) says nothing about this one's bytes.
+        receipt: u64,
     },
     /// A received snapshot, complete: this server's snapshot from now on
     /// (`Storage::save_snapshot`); report it with [`Raft::snapshot_saved`].
@@ -45,6 +48,11 @@ pub enum SnapshotWrite {
 #[derive(Debug)]
 pub(super) struct Receiving {
     meta: SnapshotMeta,
+    /// The term of the leader sending it: another leader's copy of the same snapshot
+    /// need not have the same bytes, so its chunks start the receipt afresh.
+    term: Term,
+    /// Numbers each receipt, for the reports of its chunk writes.
+    receipt: u64,
     data: Vec<u8>,
     /// The bytes storage reported durable.
     durable: u64,
@@ -79,10 +87,11 @@ impl Raft {
         std::mem::take(&mut self.snapshot_writes)
     }
 
-    /// Storage reports the bytes of the snapshot `meta` up to `end` durable: the
-    /// acknowledgements that claim them may leave.
-    pub fn snapshot_chunk_written(&mut self, meta: &SnapshotMeta, end: u64) {
-        if let Some(r) = self.receiving.as_mut().filter(|r| r.meta == *meta) {
+    /// Storage reports the bytes of the snapshot being received up to `end` durable,
+    /// for the chunk write handed out with `receipt`: the acknowledgements that claim
+    /// them may leave.
+    pub fn snapshot_chunk_written(&mut self, receipt: u64, end: u64) {
+        if let Some(r) = self.receiving.as_mut().filter(|r| r.receipt == receipt) {
             r.durable = r.durable.max(end);
         }
     }
@@ -202,9 +211,16 @@ impl Raft {
             self.queue_reply(from, reply, None);
             return;
         }
-        if self.receiving.as_ref().is_none_or(|r| r.meta != meta) {
+        if self
+            .receiving
+            .as_ref()
+            .is_none_or(|r| r.meta != meta || r.term != term)
+        {
+            self.receipts += 1;
             self.receiving = Some(Receiving {
                 meta: meta.clone(),
+                term,
+                receipt: self.receipts,
                 data: Vec::new(),
                 durable: 0,
             });
@@ -215,10 +231,12 @@ impl Raft {
         let continues = offset == r.data.len() as u64;
         if continues {
             r.data.extend_from_slice(&data);
+            let receipt = r.receipt;
             self.snapshot_writes.push(SnapshotWrite::Chunk {
                 meta: meta.clone(),
                 offset,
                 data,
+                receipt,
             });
         }
         let received = r.data.len() as u64;

@@ -526,9 +526,12 @@ fn a_snapshot_goes_in_chunks_each_acknowledged_once_durable() {
         );
         for write in follower.take_snapshot_writes() {
             match write {
-                SnapshotWrite::Chunk { meta, offset, data } => {
-                    follower.snapshot_chunk_written(&meta, offset + data.len() as u64)
-                }
+                SnapshotWrite::Chunk {
+                    offset,
+                    data,
+                    receipt,
+                    ..
+                } => follower.snapshot_chunk_written(receipt, offset + data.len() as u64),
                 SnapshotWrite::Install(s) => {
                     assert!(done);
                     assert_eq!(s, snapshot, "the follower has the leader's snapshot");

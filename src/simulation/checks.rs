@@ -429,13 +429,21 @@ pub(super) fn durable_before_sent(
             done,
             ..
         } if *received > 0 => {
+            // A durable snapshot that far (its own, taken meanwhile) holds more than
+            // any chunk of it.
             let durable = if *done {
                 server.disk.durably_holds(*last_index)
             } else {
                 server.disk.durable_chunk_bytes(*last_index) >= *received
+                    || server.disk.durable_snapshot_index() >= *last_index
             };
             (!durable).then(|| {
-                format!("an acknowledgement of {received} bytes of snapshot {last_index} (done: {done})")
+                format!(
+                    "an acknowledgement of {received} bytes of snapshot {last_index} (done: \
+                     {done}; its disk holds {} bytes of it, a snapshot up to {})",
+                    server.disk.durable_chunk_bytes(*last_index),
+                    server.disk.durable_snapshot_index()
+                )
             })
         }
         Message::AppendEntriesResponse {

@@ -27,6 +27,7 @@ pub enum Write {
         meta: SnapshotMeta,
         offset: u64,
         end: u64,
+        receipt: u64,
     },
     /// The server's snapshot from now on: the entries it covers go, and the rest of the
     /// log too unless it holds the snapshot's last entry.
@@ -101,7 +102,9 @@ impl SlowDisk {
                 self.entries.truncate((first - base - 1) as usize);
                 self.entries.extend_from_slice(entries);
             }
-            Write::SnapshotChunk { meta, offset, end } => {
+            Write::SnapshotChunk {
+                meta, offset, end, ..
+            } => {
                 let held = match &self.receiving {
                     Some((m, held)) if m == meta => *held,
                     _ => 0,

@@ -607,10 +607,16 @@ impl Simulation {
         }
         for write in raft.take_snapshot_writes() {
             let write = match write {
-                SnapshotWrite::Chunk { meta, offset, data } => Write::SnapshotChunk {
+                SnapshotWrite::Chunk {
+                    meta,
+                    offset,
+                    data,
+                    receipt,
+                } => Write::SnapshotChunk {
                     meta,
                     offset,
                     end: offset + data.len() as u64,
+                    receipt,
                 },
                 SnapshotWrite::Install(snapshot) => Write::Snapshot(snapshot),
             };
@@ -628,7 +634,9 @@ impl Simulation {
                     let last = entries.last().expect("writes are non-empty");
                     raft.log_written(last.index, last.term);
                 }
-                Write::SnapshotChunk { meta, end, .. } => raft.snapshot_chunk_written(&meta, end),
+                Write::SnapshotChunk { receipt, end, .. } => {
+                    raft.snapshot_chunk_written(receipt, end)
+                }
                 Write::Snapshot(snapshot) => {
                     // The core hands out only snapshots it received to install.
                     let received = raft.snapshot_index() == snapshot.meta.last_index;
