@@ -50,15 +50,18 @@ fn entry(term: Term, index: Index) -> Entry {
     let data = if index.is_multiple_of(5) {
         EntryData::Noop
     } else {
-        EntryData::Command(Command {
-            client: format!("c{}", index % 3),
-            msg_id: index,
-            proposer: "n1".to_string(),
-            op: KvOp::Write {
-                key: json!(index % 4),
-                value: json!("v".repeat((index % 7) as usize)),
-            },
-        })
+        EntryData::Command(
+            Command {
+                client: format!("c{}", index % 3),
+                msg_id: index,
+                proposer: "n1".to_string(),
+                op: KvOp::Write {
+                    key: json!(index % 4),
+                    value: json!("v".repeat((index % 7) as usize)),
+                },
+            }
+            .encode(),
+        )
     };
     Entry { term, index, data }
 }
