@@ -2,10 +2,12 @@
 //!
 //! Keys and values are arbitrary JSON; they are echoed back with their JSON type.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::raft::Payload;
 
 /// A state-changing client request as it travels through the log, with what is needed
 /// to answer the client from whichever server proposed it.
@@ -16,6 +18,22 @@ pub struct Command {
     /// The server that will answer the client once the entry is applied.
     pub proposer: String,
     pub op: KvOp,
+}
+
+impl Command {
+    /// The command as the log carries it: the core replicates it without reading it.
+    pub fn encode(&self) -> Payload {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(object)) => Payload::from_object(object),
+            other => unreachable!("a command serializes to an object, not {other:?}"),
+        }
+    }
+
+    /// Reads back a command from the log. Fails only on a payload this state machine
+    /// did not write.
+    pub fn decode(payload: &Payload) -> Result<Command, serde_json::Error> {
+        Command::deserialize(payload.as_object())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,7 +53,7 @@ pub enum KvResult {
     PreconditionFailed { current: Value },
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Kv {
     /// Keyed by the key's canonical JSON text, so that 1 and "1" stay distinct keys.
     registers: HashMap<String, Value>,
@@ -73,6 +91,22 @@ impl Kv {
     }
 }
 
+impl Kv {
+    /// Every register, as bytes for a snapshot: in key order, so that the same
+    /// registers always make the same bytes, on every server.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let sorted: BTreeMap<&String, &Value> = self.registers.iter().collect();
+        serde_json::to_vec(&sorted).expect("registers serialize")
+    }
+
+    /// The registers a snapshot holds.
+    pub fn restore(bytes: &[u8]) -> Result<Kv, serde_json::Error> {
+        Ok(Kv {
+            registers: serde_json::from_slice(bytes)?,
+        })
+    }
+}
+
 fn key_text(key: &Value) -> String {
     key.to_string()
 }
@@ -96,6 +130,65 @@ mod tests {
             KvResult::KeyMissing,
             "1 and \"1\" are different keys"
         );
+    }
+
+    #[test]
+    fn commands_travel_inline_in_their_log_entry() {
+        let command = Command {
+            client: "c1".into(),
+            msg_id: 7,
+            proposer: "n0".into(),
+            op: KvOp::Cas {
+                key: json!(1),
+                from: json!(2),
+                to: json!("3"),
+            },
+        };
+        let entry = crate::raft::Entry {
+            term: 2,
+            index: 9,
+            data: crate::raft::EntryData::Command(command.encode()),
+        };
+        // The command's fields sit beside the entry's own: no wrapper, no escaping.
+        assert_eq!(
+            serde_json::to_value(&entry).unwrap(),
+            json!({"term": 2, "index": 9, "data": {"kind": "command", "client": "c1",
+                   "msg_id": 7, "proposer": "n0",
+                   "op": {"f": "cas", "key": 1, "from": 2, "to": "3"}}})
+        );
+        let text = serde_json::to_string(&entry).unwrap();
+        let back: crate::raft::Entry = serde_json::from_str(&text).unwrap();
+        let crate::raft::EntryData::Command(payload) = &back.data else {
+            panic!("not a command: {back:?}");
+        };
+        assert_eq!(Command::decode(payload).unwrap(), command);
+    }
+
+    #[test]
+    fn a_snapshot_restores_every_register() {
+        let mut kv = Kv::new();
+        for (key, value) in [
+            (json!(1), json!("a")),
+            (json!("1"), json!([2])),
+            (json!(null), json!(3)),
+        ] {
+            kv.apply(&KvOp::Write { key, value });
+        }
+        let mut reversed = Kv::new();
+        let mut pairs: Vec<_> = kv.registers.iter().collect();
+        pairs.reverse();
+        for (key, value) in pairs {
+            reversed.registers.insert(key.clone(), value.clone());
+        }
+        assert_eq!(
+            reversed.snapshot(),
+            kv.snapshot(),
+            "the same registers make the same bytes"
+        );
+        let restored = Kv::restore(&kv.snapshot()).unwrap();
+        assert_eq!(restored, kv);
+        assert_eq!(restored.read(&json!("1")), KvResult::ReadOk(json!([2])));
+        assert!(Kv::restore(b"not a snapshot").is_err());
     }
 
     #[test]

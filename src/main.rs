@@ -30,6 +30,8 @@ options:
                                after each read arrives (default: index)
   --data-dir DIR               keep term, vote and log durably in DIR/<node id>/
                                (default: in memory only)
+  --snapshot-entries N         snapshot the state machine and compact the log every
+                               N applied entries (default 10000)
   --initial-voters N           start with only the first N of init's node_ids as
                                voters; the others join when an operator adds them
                                (default: every node is a voter)
@@ -79,6 +81,13 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
                 }
             }
             "--data-dir" => options.data_dir = Some(PathBuf::from(value(&flag)?)),
+            "--snapshot-entries" => {
+                let n = number(&flag, &value(&flag)?)?;
+                if n == 0 {
+                    bail!("--snapshot-entries wants at least 1");
+                }
+                options.snapshot_entries = n;
+            }
             "--verbose" => options.verbose = true,
             "--service-threads" => {
                 let n = number(&flag, &value(&flag)?)?;
@@ -152,6 +161,10 @@ mod tests {
             ),
             (1000, 2000)
         );
+
+        assert_eq!(default.snapshot_entries, node::DEFAULT_SNAPSHOT_ENTRIES);
+        assert_eq!(parse(&["--snapshot-entries", "50"]).snapshot_entries, 50);
+        assert!(parse_args(["--snapshot-entries", "0"].map(String::from).into_iter()).is_err());
 
         let fixed = parse(&["--heartbeat-interval", "20"]);
         assert!(fixed.raft.adaptive_election_timeout);

@@ -129,12 +129,14 @@ struct Head<'a> {
     msg_id: Option<&'a RawValue>,
 }
 
-const RAFT_TYPES: [&str; 5] = [
+const RAFT_TYPES: [&str; 7] = [
     "request_vote",
     "request_vote_response",
     "append_entries",
     "append_entries_response",
     "timeout_now",
+    "install_snapshot",
+    "install_snapshot_response",
 ];
 
 pub fn parse(line: &str) -> Result<Inbound, Rejected> {
@@ -699,16 +701,19 @@ mod tests {
             Entry {
                 term: 2,
                 index: 8,
-                data: EntryData::Command(Command {
-                    client: "c1".into(),
-                    msg_id: 4,
-                    proposer: "n1".into(),
-                    op: KvOp::Cas {
-                        key: json!(1),
-                        from: json!([2]),
-                        to: json!({"a": null}),
-                    },
-                }),
+                data: EntryData::Command(
+                    Command {
+                        client: "c1".into(),
+                        msg_id: 4,
+                        proposer: "n1".into(),
+                        op: KvOp::Cas {
+                            key: json!(1),
+                            from: json!([2]),
+                            to: json!({"a": null}),
+                        },
+                    }
+                    .encode(),
+                ),
             },
         ];
         let messages = [

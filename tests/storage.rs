@@ -3,16 +3,19 @@
 //!
 //! Record boundaries are learned from the segment's length after each single-entry
 //! append, so most tests do not depend on the record format. The file names
-//! (`hard-state`, `hard-state.tmp`, `log-*.seg`) are part of the on-disk layout.
+//! (`hard-state`, `hard-state.tmp`, `log-*.seg`, `snapshot-*.snap`, `snapshot.tmp`,
+//! `snapshot.part`) are part of the on-disk layout, and so is a snapshot file ending
+//! with the snapshot's data.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use raft_ng::kv::{Command, KvOp};
+use raft_ng::raft::{Configuration, HardState, Recovered, Snapshot, SnapshotMeta};
 use raft_ng::raft::{Entry, EntryData, Index, Term};
-use raft_ng::raft::{HardState, Recovered};
 use raft_ng::storage::{FileStorage, MemStorage, Storage, StorageError};
 use serde_json::json;
 
@@ -47,15 +50,18 @@ fn entry(term: Term, index: Index) -> Entry {
     let data = if index.is_multiple_of(5) {
         EntryData::Noop
     } else {
-        EntryData::Command(Command {
-            client: format!("c{}", index % 3),
-            msg_id: index,
-            proposer: "n1".to_string(),
-            op: KvOp::Write {
-                key: json!(index % 4),
-                value: json!("v".repeat((index % 7) as usize)),
-            },
-        })
+        EntryData::Command(
+            Command {
+                client: format!("c{}", index % 3),
+                msg_id: index,
+                proposer: "n1".to_string(),
+                op: KvOp::Write {
+                    key: json!(index % 4),
+                    value: json!("v".repeat((index % 7) as usize)),
+                },
+            }
+            .encode(),
+        )
     };
     Entry { term, index, data }
 }
@@ -74,16 +80,63 @@ fn reopen(dir: &Path, segment_bytes: u64) -> Result<Recovered, StorageError> {
 }
 
 fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    files_named(dir, "log-", ".seg")
+}
+
+fn snapshot_files(dir: &Path) -> Vec<PathBuf> {
+    files_named(dir, "snapshot-", ".snap")
+}
+
+fn files_named(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
         .map(|dir_entry| dir_entry.unwrap().path())
         .filter(|path| {
             let name = path.file_name().unwrap().to_str().unwrap();
-            name.starts_with("log-") && name.ends_with(".seg")
+            name.starts_with(prefix) && name.ends_with(suffix)
         })
         .collect();
     files.sort();
     files
+}
+
+/// The first index a segment file's name gives.
+fn first_index_of(segment: &Path) -> Index {
+    segment.file_name().unwrap().to_str().unwrap()[4..24]
+        .parse()
+        .unwrap()
+}
+
+/// The first index of each segment and the last index of the log they end with.
+fn segment_spans(dir: &Path, last_index: Index) -> Vec<(Index, Index)> {
+    let firsts: Vec<Index> = segment_files(dir)
+        .iter()
+        .map(|p| first_index_of(p))
+        .collect();
+    let ends = firsts
+        .iter()
+        .skip(1)
+        .map(|next| next - 1)
+        .chain([last_index]);
+    firsts.iter().copied().zip(ends).collect()
+}
+
+fn snapshot(last_index: Index, last_term: Term, data: &[u8]) -> Snapshot {
+    Snapshot {
+        meta: SnapshotMeta {
+            last_index,
+            last_term,
+            config: Configuration::with_voters(["n1".to_string(), "n2".to_string()]),
+        },
+        data: Arc::from(data),
+    }
+}
+
+/// Snapshot data that differs from one snapshot to the next.
+fn snapshot_data(last_index: Index, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u64 * 31 + last_index) as u8)
+        .collect()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -249,7 +302,8 @@ fn append_at_a_lower_index_truncates_and_survives_reopen() {
     assert_eq!(reopen(dir, 200).unwrap().entries, expected);
 }
 
-/// Random appends (at any index up to last + 1), hard-state saves and reopens, checked
+/// Random appends (at any index after the snapshot up to last + 1), hard-state saves,
+/// snapshots (agreeing with the log or not, within it or beyond it) and reopens, checked
 /// against MemStorage, which defines the semantics.
 #[test]
 fn behaves_like_mem_storage() {
@@ -265,8 +319,8 @@ fn behaves_like_mem_storage() {
         seed ^= seed << 17;
         seed % bound
     };
-    for step in 0..300u64 {
-        match random(10) {
+    for step in 0..400u64 {
+        match random(12) {
             0 => {
                 let hard_state = HardState {
                     term: step,
@@ -279,11 +333,31 @@ fn behaves_like_mem_storage() {
                 drop(storage);
                 storage = open(dir, 256);
             }
+            2 => {
+                let state = model.load().unwrap();
+                let base = state.snapshot.as_ref().map_or(0, |s| s.meta.last_index);
+                let last = model.last_index();
+                let index = base + random(last - base + 4);
+                // As a server's own snapshot: the term of its entry. Otherwise a leader's,
+                // whose term may disagree or whose index may lie past the log.
+                let term = match state.entries.get((index - base).wrapping_sub(1) as usize) {
+                    Some(entry) if random(2) == 0 => entry.term,
+                    _ => random(step + 1),
+                };
+                let snapshot = snapshot(index, term, &snapshot_data(step, random(100) as usize));
+                model.save_snapshot(&snapshot).unwrap();
+                storage.save_snapshot(&snapshot).unwrap();
+            }
             _ => {
+                let base = model
+                    .load()
+                    .unwrap()
+                    .snapshot
+                    .map_or(0, |s| s.meta.last_index);
                 let last = model.last_index();
                 // Mostly extend the log, sometimes overwrite part of it.
                 let start = if random(3) == 0 {
-                    1 + random(last + 1)
+                    base + 1 + random(last - base + 1)
                 } else {
                     last + 1
                 };
@@ -564,6 +638,328 @@ fn a_store_cannot_be_opened_twice_at_once() {
     FileStorage::open(temp.path()).unwrap();
 }
 
+/// A store whose log 1..=`last` (term 1) spans many small segments.
+fn store_with_log(dir: &Path, last: Index) -> FileStorage {
+    let mut storage = open(dir, SMALL_SEGMENTS);
+    for start in (1..=last).step_by(3) {
+        storage
+            .append(&entries(1, start..=(start + 2).min(last)))
+            .unwrap();
+    }
+    storage
+}
+
+const SMALL_SEGMENTS: u64 = 300;
+
+/// Reopens the store in `dir` and checks it holds `snapshot` and the log after it up to
+/// `last` (entries of term 1).
+fn expect_state(dir: &Path, snapshot: Option<&Snapshot>, last: Index) {
+    let mut storage = open(dir, SMALL_SEGMENTS);
+    let recovered = storage.load().unwrap();
+    assert_eq!(recovered.snapshot.as_ref(), snapshot);
+    let after = snapshot.map_or(0, |s| s.meta.last_index);
+    assert_eq!(recovered.entries, entries(1, after + 1..=last));
+    assert_eq!(storage.last_index(), last);
+}
+
+#[test]
+fn snapshot_round_trip_compacts_whole_segments() {
+    let temp = TempDir::new("compaction");
+    let dir = temp.path();
+    let mut storage = store_with_log(dir, 60);
+    let spans = segment_spans(dir, 60);
+    assert!(spans.len() >= 6, "{spans:?}");
+    // An index inside a segment, so that one segment is only partly covered.
+    let (partly_first, partly_last) = spans[spans.len() / 2];
+    let index = partly_first + 1;
+    assert!(index < partly_last, "{spans:?}");
+
+    let first = snapshot(index, 1, &snapshot_data(index, 1000));
+    storage.save_snapshot(&first).unwrap();
+    assert_eq!(storage.last_index(), 60);
+    let kept: Vec<PathBuf> = segment_files(dir)
+        .into_iter()
+        .filter(|path| first_index_of(path) >= partly_first)
+        .collect();
+    assert_eq!(
+        segment_files(dir),
+        kept,
+        "exactly the segments wholly covered go"
+    );
+    assert_eq!(kept.len(), spans.len() - spans.len() / 2);
+    let loaded = storage.load().unwrap();
+    assert_eq!(loaded.snapshot, Some(first.clone()));
+    assert_eq!(loaded.entries, entries(1, index + 1..=60));
+    drop(storage);
+    expect_state(dir, Some(&first), 60);
+
+    // Appends go on after compaction; a later snapshot replaces the earlier one.
+    let mut storage = open(dir, SMALL_SEGMENTS);
+    storage.append(&entries(1, 61..=70)).unwrap();
+    let second = snapshot(65, 1, &snapshot_data(65, 2000));
+    storage.save_snapshot(&second).unwrap();
+    assert_eq!(
+        snapshot_files(dir),
+        vec![dir.join("snapshot-00000000000000000065.snap")]
+    );
+    drop(storage);
+    expect_state(dir, Some(&second), 70);
+
+    // A snapshot of the whole log leaves no segment; the next append starts one.
+    let mut storage = open(dir, SMALL_SEGMENTS);
+    let whole = snapshot(70, 1, &snapshot_data(70, 10));
+    storage.save_snapshot(&whole).unwrap();
+    assert!(segment_files(dir).is_empty());
+    assert_eq!(storage.last_index(), 70);
+    drop(storage);
+    expect_state(dir, Some(&whole), 70);
+    let mut storage = open(dir, SMALL_SEGMENTS);
+    storage.append(&entries(1, 71..=72)).unwrap();
+    drop(storage);
+    assert_eq!(
+        segment_files(dir),
+        vec![dir.join("log-00000000000000000071.seg")]
+    );
+    expect_state(dir, Some(&whole), 72);
+}
+
+#[test]
+fn a_snapshot_the_log_disagrees_with_drops_the_log() {
+    let temp = TempDir::new("leader-snapshot");
+    // Entry 20 has term 1: a snapshot whose entry 20 has term 2 replaces the log.
+    let disagreeing = temp.path().join("disagreeing");
+    let mut storage = store_with_log(&disagreeing, 30);
+    let leaders = snapshot(20, 2, &snapshot_data(20, 100));
+    storage.save_snapshot(&leaders).unwrap();
+    assert!(segment_files(&disagreeing).is_empty());
+    assert_eq!(storage.last_index(), 20);
+    storage.append(&entries(2, 21..=22)).unwrap();
+    drop(storage);
+    let recovered = reopen(&disagreeing, SMALL_SEGMENTS).unwrap();
+    assert_eq!(recovered.snapshot, Some(leaders));
+    assert_eq!(recovered.entries, entries(2, 21..=22));
+
+    // A snapshot past the end of the log replaces it too.
+    let beyond = temp.path().join("beyond");
+    let mut storage = store_with_log(&beyond, 30);
+    let leaders = snapshot(50, 1, &snapshot_data(50, 100));
+    storage.save_snapshot(&leaders).unwrap();
+    assert!(segment_files(&beyond).is_empty());
+    assert_eq!(storage.last_index(), 50);
+    drop(storage);
+    expect_state(&beyond, Some(&leaders), 50);
+}
+
+#[test]
+fn damaged_snapshot_is_corrupt_and_names_its_file() {
+    let temp = TempDir::new("snapshot-damage");
+    let original = temp.path().join("original");
+    let data = snapshot_data(20, 5000);
+    {
+        let mut storage = store_with_log(&original, 30);
+        storage.save_snapshot(&snapshot(20, 1, &data)).unwrap();
+    }
+    let name = snapshot_files(&original)[0].file_name().unwrap().to_owned();
+    let len = fs::metadata(original.join(&name)).unwrap().len();
+    let data_start = len - data.len() as u64;
+
+    for (label, offset, reported) in [("data", len - 100, data_start), ("header", 10, 0)] {
+        let copy = temp.path().join(label);
+        copy_dir(&original, &copy);
+        flip_byte(&copy.join(&name), offset);
+        assert_corrupt(reopen(&copy, SMALL_SEGMENTS), &copy.join(&name), reported);
+        assert_eq!(
+            segment_files(&copy).len(),
+            segment_files(&original).len(),
+            "a corrupt store must not be modified"
+        );
+    }
+
+    // A renamed snapshot file is always whole: a short one is damage too.
+    let short = temp.path().join("short");
+    copy_dir(&original, &short);
+    cut_file(&short.join(&name), len - 1);
+    assert_corrupt(
+        reopen(&short, SMALL_SEGMENTS),
+        &short.join(&name),
+        data_start,
+    );
+}
+
+#[test]
+fn a_segment_missing_after_the_snapshot_is_corrupt() {
+    let temp = TempDir::new("gap-after-snapshot");
+    let dir = temp.path();
+    let mut storage = store_with_log(dir, 60);
+    storage.save_snapshot(&snapshot(20, 1, b"state")).unwrap();
+    drop(storage);
+    let segments = segment_files(dir);
+    assert!(segments.len() >= 3, "{segments:?}");
+    // The segment holding entry 21, the first after the snapshot.
+    fs::remove_file(&segments[0]).unwrap();
+    assert_corrupt(reopen(dir, SMALL_SEGMENTS), &segments[1], 0);
+}
+
+/// The states a crash can leave while a snapshot is saved, rebuilt file by file from
+/// the store before the save and the store after it: each must come back as the old
+/// snapshot with its log or the new one with the log after it.
+#[test]
+fn a_crash_anywhere_in_saving_a_snapshot_recovers_one_side() {
+    let temp = TempDir::new("snapshot-crash");
+    let before = temp.path().join("before");
+    let old = snapshot(10, 1, &snapshot_data(10, 300));
+    let new = snapshot(45, 1, &snapshot_data(45, 400));
+    {
+        let mut storage = store_with_log(&before, 60);
+        storage.save_snapshot(&old).unwrap();
+    }
+    let after = temp.path().join("after");
+    copy_dir(&before, &after);
+    open(&after, SMALL_SEGMENTS).save_snapshot(&new).unwrap();
+    let old_name = snapshot_files(&before)[0].file_name().unwrap().to_owned();
+    let new_name = snapshot_files(&after)[0].file_name().unwrap().to_owned();
+    let new_bytes = fs::read(after.join(&new_name)).unwrap();
+    let before_segments = segment_files(&before);
+    let after_segments = segment_files(&after);
+    assert!(after_segments.len() + 2 <= before_segments.len());
+
+    let crash = |label: &str, build: &dyn Fn(&Path)| {
+        let dir = temp.path().join(label);
+        copy_dir(&before, &dir);
+        build(&dir);
+        dir
+    };
+
+    // Before the rename: the temporary file, whole or not, is ignored and removed.
+    for (label, len) in [
+        ("temp-whole", new_bytes.len()),
+        ("temp-half", new_bytes.len() / 2),
+    ] {
+        let dir = crash(label, &|dir| {
+            fs::write(dir.join("snapshot.tmp"), &new_bytes[..len]).unwrap()
+        });
+        expect_state(&dir, Some(&old), 60);
+        assert!(!dir.join("snapshot.tmp").exists());
+    }
+
+    // After the rename, before the old snapshot is removed; after that, before any
+    // segment is deleted; and part way through deleting them (oldest first).
+    let renamed = |dir: &Path| fs::write(dir.join(&new_name), &new_bytes).unwrap();
+    let old_removed = |dir: &Path| {
+        renamed(dir);
+        fs::remove_file(dir.join(&old_name)).unwrap();
+    };
+    let some_deleted = |dir: &Path| {
+        old_removed(dir);
+        fs::remove_file(dir.join(before_segments[0].file_name().unwrap())).unwrap();
+    };
+    type Step<'a> = (&'a str, &'a dyn Fn(&Path));
+    let steps: [Step; 3] = [
+        ("renamed", &renamed),
+        ("old-removed", &old_removed),
+        ("some-deleted", &some_deleted),
+    ];
+    for (label, build) in steps {
+        let dir = crash(label, build);
+        expect_state(&dir, Some(&new), 60);
+        // Recovery finishes the job.
+        let names = |files: Vec<PathBuf>| -> Vec<_> {
+            files
+                .iter()
+                .map(|p| p.file_name().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            names(snapshot_files(&dir)),
+            vec![new_name.clone()],
+            "{label}"
+        );
+        assert_eq!(
+            names(segment_files(&dir)),
+            names(after_segments.clone()),
+            "{label}"
+        );
+    }
+}
+
+/// The same for a leader's snapshot the log disagrees with: whatever prefix of the
+/// segments a crash leaves (they are deleted newest first), the log is dropped.
+#[test]
+fn a_crash_while_dropping_a_disagreeing_log_still_drops_it() {
+    let temp = TempDir::new("leader-crash");
+    let before = temp.path().join("before");
+    drop(store_with_log(&before, 60));
+    let leaders = snapshot(45, 2, &snapshot_data(45, 400));
+    let after = temp.path().join("after");
+    copy_dir(&before, &after);
+    open(&after, SMALL_SEGMENTS)
+        .save_snapshot(&leaders)
+        .unwrap();
+    let name = snapshot_files(&after)[0].file_name().unwrap().to_owned();
+    let bytes = fs::read(after.join(&name)).unwrap();
+    let segments = segment_files(&before);
+
+    for kept in [segments.len(), segments.len() / 2, 1] {
+        let dir = temp.path().join(format!("kept-{kept}"));
+        copy_dir(&before, &dir);
+        fs::write(dir.join(&name), &bytes).unwrap();
+        for segment in &segments[kept..] {
+            fs::remove_file(dir.join(segment.file_name().unwrap())).unwrap();
+        }
+        expect_state(&dir, Some(&leaders), 45);
+        assert!(segment_files(&dir).is_empty(), "kept {kept}");
+    }
+}
+
+#[test]
+fn chunks_land_at_their_offsets_and_another_snapshot_restarts_them() {
+    let temp = TempDir::new("chunks");
+    let dir = temp.path();
+    let part = dir.join("snapshot.part");
+    let mut storage = store_with_log(dir, 10);
+    let first = snapshot(40, 3, b"");
+    let second = snapshot(50, 3, b"");
+
+    // Out of order, and one rewritten, as a resent chunk would be.
+    storage
+        .write_snapshot_chunk(&first.meta, 4, b"efgh")
+        .unwrap();
+    storage
+        .write_snapshot_chunk(&first.meta, 0, b"abcd")
+        .unwrap();
+    storage
+        .write_snapshot_chunk(&first.meta, 4, b"efgh")
+        .unwrap();
+    assert_eq!(fs::read(&part).unwrap(), b"abcdefgh");
+
+    storage
+        .write_snapshot_chunk(&second.meta, 0, b"xy")
+        .unwrap();
+    assert_eq!(
+        fs::read(&part).unwrap(),
+        b"xy",
+        "another meta starts afresh"
+    );
+    storage.write_snapshot_chunk(&second.meta, 2, b"z").unwrap();
+    assert_eq!(fs::read(&part).unwrap(), b"xyz");
+
+    // The whole snapshot saved: the partial file goes, the log (which ends before it) too.
+    let complete = snapshot(50, 3, b"xyz");
+    storage.save_snapshot(&complete).unwrap();
+    assert!(!part.exists());
+    drop(storage);
+    expect_state(dir, Some(&complete), 50);
+
+    // A partial file a crash left is removed on opening.
+    let mut storage = open(dir, SMALL_SEGMENTS);
+    storage
+        .write_snapshot_chunk(&first.meta, 0, b"abc")
+        .unwrap();
+    drop(storage);
+    drop(open(dir, SMALL_SEGMENTS));
+    assert!(!part.exists());
+}
+
 /// Rough cost of a 1000-entry batch against single-entry appends. Run with
 /// `cargo test --release --test storage -- --ignored --nocapture`.
 #[test]
@@ -592,4 +988,55 @@ fn bench_batch_against_single_appends() {
         single_time,
         single_time.as_secs_f64() * 1e6 / COUNT as f64,
     );
+}
+
+/// CPU time this process has used, user and system (to 10 ms): on a busy machine a
+/// better measure of the work than the wall clock.
+fn cpu_seconds() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// Time to open and load a store as a node restarted after a long run finds it: a
+/// snapshot of 4 MiB, then `entries` entries after it (plus the covered part of the
+/// segment holding the snapshot's last entry). Run with
+/// `cargo test --release --test storage bench_recovery -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bench_recovery_after_compaction() {
+    for after in [10_000, 100_000] {
+        let temp = TempDir::new("bench-recovery");
+        let dir = temp.path();
+        let last: Index = 2 * after;
+        {
+            let mut storage = FileStorage::open(dir).unwrap();
+            for start in (1..=last).step_by(1000) {
+                storage.append(&entries(1, start..=start + 999)).unwrap();
+            }
+            let data = snapshot_data(after, 4 << 20);
+            storage.save_snapshot(&snapshot(after, 1, &data)).unwrap();
+        }
+        let bytes: u64 = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        let cpu_before = cpu_seconds();
+        let started = Instant::now();
+        let mut storage = FileStorage::open(dir).unwrap();
+        let recovered = storage.load().unwrap();
+        let wall = started.elapsed();
+        let cpu = cpu_seconds() - cpu_before;
+        assert_eq!(recovered.entries.len() as Index, last - after);
+        eprintln!(
+            "4 MiB snapshot + {} entries ({} segments, {:.1} MB on disk): open + load {:.0} ms wall, {:.0} ms CPU",
+            last - after,
+            segment_files(dir).len(),
+            bytes as f64 / 1e6,
+            wall.as_secs_f64() * 1e3,
+            cpu * 1e3,
+        );
+    }
 }

@@ -17,7 +17,7 @@ use crossbeam_channel::Sender;
 
 use super::requests::{Batch, Outgoing, Requests};
 use super::writer::Outbox;
-use crate::raft::{Message, NodeId, Raft, Role, Term};
+use crate::raft::{Message, NodeId, Raft, Role, SnapshotWrite, Term};
 use crate::storage::Storage;
 
 /// A lock is poisoned when a thread panicked holding it: what it guards may be half
@@ -165,6 +165,9 @@ impl Monitor {
     pub fn commit_changes(&self, state: &mut State) {
         let raft = &mut state.raft;
         let hard_state = raft.take_hard_state();
+        // A received snapshot's chunks, and the snapshot once complete, go before any
+        // entry that follows it.
+        let snapshot_writes = raft.take_snapshot_writes();
         // The leader's entries are the log sync thread's; everyone else's are written
         // here, so that their acknowledgements leave without delay.
         let entries = if raft.role() == Role::Leader {
@@ -172,13 +175,42 @@ impl Monitor {
         } else {
             raft.take_log_write()
         };
-        if hard_state.is_some() || entries.is_some() {
+        if hard_state.is_some() || !snapshot_writes.is_empty() || entries.is_some() {
             let mut storage = self.lock_storage();
             if let Some(hs) = hard_state {
                 storage
                     .save_hard_state(&hs)
                     .unwrap_or_else(|e| storage_failed(&e));
                 raft.hard_state_written(&hs);
+            }
+            for write in snapshot_writes {
+                match write {
+                    SnapshotWrite::Chunk {
+                        meta,
+                        offset,
+                        data,
+                        receipt,
+                    } => {
+                        storage
+                            .write_snapshot_chunk(&meta, offset, &data)
+                            .unwrap_or_else(|e| storage_failed(&e));
+                        raft.snapshot_chunk_written(receipt, offset + data.len() as u64);
+                    }
+                    SnapshotWrite::Install(snapshot) => {
+                        storage
+                            .save_snapshot(&snapshot)
+                            .unwrap_or_else(|e| storage_failed(&e));
+                        raft.snapshot_saved(&snapshot);
+                        eprintln!(
+                            "{}: installed a snapshot from {} up to index {} (term {}, {} bytes)",
+                            raft.id(),
+                            raft.leader().map_or("?", String::as_str),
+                            snapshot.meta.last_index,
+                            snapshot.meta.last_term,
+                            snapshot.data.len()
+                        );
+                    }
+                }
             }
             if let Some(entries) = entries {
                 storage

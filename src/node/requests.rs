@@ -19,7 +19,7 @@ use crate::protocol::{self, code, ClientRef, Forward, Request};
 #[cfg(test)]
 use crate::raft::InjectedBug;
 use crate::raft::{
-    AdminError, AdminId, AdminOutcome, Config, ConfigChange, Entry, NodeId, Raft, ReadId,
+    AdminError, AdminId, AdminOutcome, Config, ConfigChange, Entry, NodeId, Raft, ReadId, Snapshot,
 };
 
 /// A forwarded request stops after this many servers; the last one fails it.
@@ -44,6 +44,8 @@ struct Parked {
 /// Committed entries and settled reads, taken from the core for the state machine.
 #[derive(Debug, Default)]
 pub struct Batch {
+    /// A snapshot to load first: the entries follow it.
+    pub snapshot: Option<Snapshot>,
     pub entries: Vec<Entry>,
     /// Confirmed reads: who asked, for which key.
     pub ready: Vec<(ClientRef, Value)>,
@@ -53,7 +55,10 @@ pub struct Batch {
 
 impl Batch {
     fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.ready.is_empty() && self.aborted.is_empty()
+        self.snapshot.is_none()
+            && self.entries.is_empty()
+            && self.ready.is_empty()
+            && self.aborted.is_empty()
     }
 }
 
@@ -195,9 +200,11 @@ impl Requests {
     /// What the state machine has to do next, if anything: committed entries, and the
     /// reads the core confirmed or gave up, with who asked.
     pub fn take_batch(&mut self, raft: &mut Raft) -> Option<Batch> {
+        let snapshot = raft.take_snapshot_to_apply();
         let entries = raft.take_committed();
         let reads = raft.take_reads();
         let batch = Batch {
+            snapshot,
             entries,
             ready: (reads.ready.iter())
                 .filter_map(|(id, _)| self.reads.remove(id))
@@ -342,7 +349,7 @@ impl Requests {
             proposer: raft.id().clone(),
             op,
         };
-        let proposed = raft.propose(command).is_ok();
+        let proposed = raft.propose(command.encode()).is_ok();
         if proposed && is_write && self.injected(crate::raft::InjectedBug::AnswerBeforeCommit) {
             out.push(Outgoing {
                 to: origin.client.clone(),

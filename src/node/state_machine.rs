@@ -1,14 +1,23 @@
 //! The state machine's side of answering clients, without threads or I/O: applies a
-//! [`Batch`] of committed entries to the key-value store and says what to answer whom.
-//! The node's state machine thread and the simulation both drive it.
+//! [`Batch`] of committed entries to the key-value store and says what to answer whom,
+//! and takes snapshots of the store. The node's state machine thread and the
+//! simulation both drive it.
+//!
+//! Snapshots are taken here, between batches, by the thread that applies entries: the
+//! store is still while it is serialized, and consensus goes on meanwhile (the core
+//! is not locked). The snapshot records the index and term of the last entry applied
+//! and the configuration in force there, which this state machine follows from the
+//! configuration entries it is handed, since the log that held them will be gone.
 
-use crate::kv::{Kv, KvResult};
+use crate::kv::{Command, Kv, KvResult};
 #[cfg(test)]
 use crate::raft::InjectedBug;
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use crate::protocol::{self, code, ClientRef};
-use crate::raft::{Config, EntryData, Index, NodeId};
+use crate::raft::{Config, Configuration, EntryData, Index, NodeId, Snapshot, SnapshotMeta, Term};
 
 use super::requests::{Batch, Outgoing};
 
@@ -18,24 +27,91 @@ pub struct StateMachine {
     /// Entries up to here were in the log at start-up: an earlier life of this server
     /// proposed them, and their clients have long given up, so they are applied silently.
     recovered_up_to: Index,
+    /// The last entry applied (or the snapshot loaded), and its term.
+    applied: (Index, Term),
+    /// The configuration in force after `applied`.
+    config: Configuration,
+    /// Take a snapshot once this many entries were applied since the last (0: never).
+    snapshot_every: u64,
+    last_snapshot: Index,
     #[cfg(test)]
     bug: Option<InjectedBug>,
 }
 
+/// A snapshot this server cannot load: it was not written by this state machine.
+#[derive(Debug)]
+pub struct BadSnapshot {
+    pub index: Index,
+    pub reason: String,
+}
+
 impl StateMachine {
-    pub fn new(me: NodeId, recovered_up_to: Index, _config: &Config) -> Self {
+    /// `bootstrap` is the configuration before any in the log; a snapshot, when one
+    /// comes first in a batch, replaces it.
+    pub fn new(
+        me: NodeId,
+        bootstrap: Configuration,
+        recovered_up_to: Index,
+        snapshot_every: u64,
+        _config: &Config,
+    ) -> Self {
         StateMachine {
             kv: Kv::new(),
             me,
             recovered_up_to,
+            applied: (0, 0),
+            config: bootstrap,
+            snapshot_every,
+            last_snapshot: 0,
             #[cfg(test)]
             bug: _config.injected_bug,
         }
     }
 
-    /// Applies the batch's entries, answering the commands this server proposed, then
-    /// serves its confirmed reads and fails its aborted ones.
-    pub fn apply(&mut self, batch: Batch) -> Vec<Outgoing> {
+    /// The last entry applied.
+    #[cfg(test)]
+    pub fn applied_index(&self) -> Index {
+        self.applied.0
+    }
+
+    /// A snapshot of what has been applied, when the policy says one is due: enough
+    /// entries were applied since the last.
+    pub fn take_snapshot(&mut self) -> Option<Snapshot> {
+        let due =
+            self.snapshot_every > 0 && self.applied.0 >= self.last_snapshot + self.snapshot_every;
+        if !due {
+            return None;
+        }
+        self.last_snapshot = self.applied.0;
+        Some(Snapshot {
+            meta: SnapshotMeta {
+                last_index: self.applied.0,
+                last_term: self.applied.1,
+                config: self.config.clone(),
+            },
+            data: Arc::from(self.kv.snapshot()),
+        })
+    }
+
+    /// Replaces the store with a snapshot's.
+    fn load(&mut self, snapshot: &Snapshot) -> Result<(), BadSnapshot> {
+        self.kv = Kv::restore(&snapshot.data).map_err(|e| BadSnapshot {
+            index: snapshot.meta.last_index,
+            reason: e.to_string(),
+        })?;
+        self.applied = (snapshot.meta.last_index, snapshot.meta.last_term);
+        self.config = snapshot.meta.config.clone();
+        self.last_snapshot = snapshot.meta.last_index;
+        Ok(())
+    }
+
+    /// Loads the batch's snapshot, if it has one, applies its entries, answering the
+    /// commands this server proposed, then serves its confirmed reads and fails its
+    /// aborted ones.
+    pub fn apply(&mut self, batch: Batch) -> Result<Vec<Outgoing>, BadSnapshot> {
+        if let Some(snapshot) = &batch.snapshot {
+            self.load(snapshot)?;
+        }
         let mut out = Vec::new();
         // Every read's index is at most the commit index these entries reach, so
         // applying them first makes each read see at least its index.
@@ -44,8 +120,25 @@ impl StateMachine {
             self.serve_reads(&batch.ready, &mut out);
         }
         for entry in &batch.entries {
-            let EntryData::Command(cmd) = &entry.data else {
-                continue;
+            self.applied = (entry.index, entry.term);
+            let payload = match &entry.data {
+                EntryData::Command(payload) => payload,
+                EntryData::Config(config) => {
+                    self.config = config.clone();
+                    continue;
+                }
+                EntryData::Noop => continue,
+            };
+            let cmd = match Command::decode(payload) {
+                Ok(cmd) => cmd,
+                Err(e) => {
+                    // Every server skips it alike, so their states stay the same.
+                    eprintln!(
+                        "{}: skipped entry {}: not a command: {e}",
+                        self.me, entry.index
+                    );
+                    continue;
+                }
             };
             let result = self.kv.apply(&cmd.op);
             if cmd.proposer == self.me && entry.index > self.recovered_up_to {
@@ -69,7 +162,7 @@ impl StateMachine {
                 ),
             });
         }
-        out
+        Ok(out)
     }
 
     fn serve_reads(&self, ready: &[(ClientRef, Value)], out: &mut Vec<Outgoing>) {

@@ -10,8 +10,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::monitor::{storage_failed, take_messages, Monitor, Sleeper, State};
 use super::requests::Batch;
+use super::requests::Outgoing;
 use super::state_machine::StateMachine;
-use crate::raft::{Message, NodeId, Raft};
+use crate::raft::{Message, NodeId, Raft, Snapshot};
 
 pub fn spawn(name: String, job: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
     thread::Builder::new()
@@ -27,7 +28,10 @@ pub fn spawn(name: String, job: impl FnOnce() + Send + 'static) -> JoinHandle<()
 /// held back to batch) it takes out itself, polling a heartbeat interval after it last
 /// sent, or when a hold ends. An empty hand-out says a hold began.
 pub fn peer(monitor: Arc<Monitor>, peer: NodeId, work: Receiver<Vec<Message>>) {
-    let mut heartbeat = monitor.lock().raft.heartbeat_interval();
+    let (me, mut heartbeat) = {
+        let state = monitor.lock();
+        (state.raft.id().clone(), state.raft.heartbeat_interval())
+    };
     let mut poll_at = monitor.now();
     let mut hold_ends = None;
     loop {
@@ -52,6 +56,15 @@ pub fn peer(monitor: Arc<Monitor>, peer: NodeId, work: Receiver<Vec<Message>>) {
         poll_at = hold_ends.map_or(now + heartbeat, |at| at.min(now + heartbeat));
         let mut lines = Vec::new();
         for msg in &messages {
+            if let Message::InstallSnapshot {
+                meta, done: true, ..
+            } = msg
+            {
+                eprintln!(
+                    "{me}: snapshot sent to {peer} up to index {} (its last chunk)",
+                    meta.last_index
+                );
+            }
             monitor.outbox.push(&mut lines, &peer, msg);
         }
         monitor.outbox.send_lines(lines);
@@ -60,14 +73,56 @@ pub fn peer(monitor: Arc<Monitor>, peer: NodeId, work: Receiver<Vec<Message>>) {
 
 /// Applies committed entries to the key-value store and answers clients (see
 /// [`StateMachine`]), batch by batch as the monitor hands them out, outside the lock.
+/// When a snapshot is due it is taken here too, outside the lock, so consensus goes on.
 pub fn state_machine(monitor: Arc<Monitor>, mut machine: StateMachine, work: Receiver<Batch>) {
     while let Ok(batch) = work.recv() {
-        let mut out = machine.apply(batch);
+        let mut out = apply(&mut machine, batch);
         for batch in work.try_iter() {
-            out.extend(machine.apply(batch));
+            out.extend(apply(&mut machine, batch));
         }
         monitor.send(out);
+        if let Some(snapshot) = machine.take_snapshot() {
+            save_snapshot(&monitor, &snapshot);
+        }
     }
+}
+
+/// Applies one batch; a snapshot this state machine cannot load stops the server, which
+/// could otherwise only go on with a store that differs from everyone else's.
+fn apply(machine: &mut StateMachine, batch: Batch) -> Vec<Outgoing> {
+    machine.apply(batch).unwrap_or_else(|bad| {
+        eprintln!(
+            "cannot load the snapshot up to {}, stopping: {}",
+            bad.index, bad.reason
+        );
+        std::process::abort();
+    })
+}
+
+/// Makes a snapshot the state machine took durable, then lets the core compact its log.
+/// The storage lock is taken before the consensus lock is released, and only if no
+/// newer snapshot (one received from a leader meanwhile) is there already, so storage
+/// never goes back to an older snapshot.
+fn save_snapshot(monitor: &Monitor, snapshot: &Snapshot) {
+    let state = monitor.lock();
+    if state.raft.snapshot_index() >= snapshot.meta.last_index {
+        return;
+    }
+    let mut storage = monitor.lock_storage();
+    drop(state);
+    storage
+        .save_snapshot(snapshot)
+        .unwrap_or_else(|e| storage_failed(&e));
+    drop(storage);
+    let mut state = monitor.lock();
+    state.raft.snapshot_saved(snapshot);
+    eprintln!(
+        "{}: snapshot taken up to index {} ({} bytes)",
+        state.raft.id(),
+        snapshot.meta.last_index,
+        snapshot.data.len()
+    );
+    monitor.commit_changes(&mut state);
 }
 
 /// Sends requests held during an election on their way once a leader is known, and

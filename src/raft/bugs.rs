@@ -84,11 +84,28 @@ pub enum InjectedBug {
     /// A leader counts its lease from when a majority's answers arrived rather than
     /// from when it sent what they answer (dissertation §6.4.1).
     LeaseFromReplyTime,
+    /// Compact the log up to the commit index when the state machine's snapshot ends
+    /// at its applied index, so committed entries it was not yet handed are lost to it
+    /// (§7: a snapshot covers only what the state machine applied).
+    CompactionPastApplied,
+    /// Install a snapshot that covers no more than the follower has committed, moving
+    /// its commit index back (§7: such a snapshot changes nothing).
+    StaleSnapshotInstalled,
+    /// Acknowledge a chunk of a snapshot before it is durable (§7 and Figure 13: the
+    /// follower writes each chunk before it replies; dissertation §5.3).
+    SnapshotChunkAckedEarly,
+    /// A server restoring or installing a snapshot keeps the configuration it had
+    /// rather than the snapshot's (dissertation §5.1: the snapshot carries the
+    /// configuration as of its last entry, which its log no longer holds).
+    SnapshotConfigForgotten,
+    /// A leader replicates from entries it has discarded instead of sending its
+    /// snapshot: it claims a consistency check it cannot make (§7).
+    DiscardedEntriesSent,
 }
 
 #[cfg_attr(not(test), allow(dead_code))]
 impl InjectedBug {
-    pub const ALL: [InjectedBug; 24] = [
+    pub const ALL: [InjectedBug; 29] = [
         InjectedBug::VoteWithoutUpToDateCheck,
         InjectedBug::VoteTwiceInTerm,
         InjectedBug::VoteNotPersisted,
@@ -113,5 +130,10 @@ impl InjectedBug {
         InjectedBug::LeaseLongerThanVoteGuard,
         InjectedBug::LeaseKeptThroughTransfer,
         InjectedBug::LeaseFromReplyTime,
+        InjectedBug::CompactionPastApplied,
+        InjectedBug::StaleSnapshotInstalled,
+        InjectedBug::SnapshotChunkAckedEarly,
+        InjectedBug::SnapshotConfigForgotten,
+        InjectedBug::DiscardedEntriesSent,
     ];
 }

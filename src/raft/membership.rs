@@ -156,8 +156,13 @@ pub(super) struct Configurations {
 
 impl Configurations {
     pub(super) fn new(bootstrap: Configuration) -> Self {
+        Self::new_at(0, bootstrap)
+    }
+
+    /// Starting from `config`, in force at `index`: a snapshot's, whose log is gone.
+    pub(super) fn new_at(index: Index, config: Configuration) -> Self {
         Configurations {
-            entries: vec![(0, bootstrap)],
+            entries: vec![(index, config)],
         }
     }
 

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::durable::SnapshotMeta;
 use super::entry::{Entry, Index, NodeId, Term};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -73,6 +74,36 @@ pub enum Message {
     },
     /// From a leader transferring leadership to a caught-up voter: start an election now.
     TimeoutNow { term: Term },
+    /// One chunk of the leader's snapshot, for a follower that needs entries the leader
+    /// has discarded (§7). Chunks go in order; each starts where the follower said it
+    /// holds the snapshot up to, so a transfer resumes where it stopped. Like a
+    /// heartbeat it keeps the follower's timer and echoes `read_seq`.
+    InstallSnapshot {
+        term: Term,
+        meta: SnapshotMeta,
+        /// Where in the snapshot's bytes `data` goes.
+        offset: u64,
+        #[serde(with = "super::base64")]
+        data: Vec<u8>,
+        /// This chunk ends the snapshot.
+        done: bool,
+        read_seq: u64,
+        sent_at: u64,
+        election_timeout: u64,
+    },
+    /// Sent once what it claims is durable.
+    InstallSnapshotResponse {
+        term: Term,
+        /// The snapshot answered, by its last index.
+        last_index: Index,
+        /// The follower holds the snapshot's bytes up to here: the next chunk's offset.
+        received: u64,
+        /// The follower is done with this snapshot: it installed it, or it had
+        /// committed that far already. The leader goes on with AppendEntries after it.
+        done: bool,
+        read_seq: u64,
+        sent_at: u64,
+    },
 }
 
 /// A committed configuration without the server told about it.
@@ -90,7 +121,9 @@ impl Message {
             | Message::RequestVoteResponse { term, .. }
             | Message::AppendEntries { term, .. }
             | Message::AppendEntriesResponse { term, .. }
-            | Message::TimeoutNow { term } => *term,
+            | Message::TimeoutNow { term }
+            | Message::InstallSnapshot { term, .. }
+            | Message::InstallSnapshotResponse { term, .. } => *term,
         }
     }
 }

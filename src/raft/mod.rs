@@ -16,6 +16,7 @@
 //! with replication; the leader counts itself toward a majority only up to what
 //! [`Raft::log_written`] reported.
 
+mod base64;
 mod bugs;
 mod durable;
 mod election;
@@ -26,6 +27,7 @@ mod message;
 mod progress;
 mod read;
 mod replication;
+mod snapshot;
 mod timing;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -34,16 +36,17 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub use bugs::InjectedBug;
-pub use durable::{HardState, Recovered};
-pub use entry::{Entry, EntryData, Index, NodeId, Term};
+pub use durable::{HardState, Recovered, Snapshot, SnapshotMeta};
+pub use entry::{Entry, EntryData, Index, NodeId, Payload, Term};
 pub use log::RaftLog;
 pub use membership::{AdminError, AdminId, AdminOutcome, ConfigChange, ConfigView, Configuration};
 pub use message::{Message, Removal};
 pub use read::{ReadId, ReadMode, Reads};
+pub use snapshot::{SnapshotWrite, CHUNK_BYTES};
 
-use crate::kv::Command;
 use membership::{CatchUp, Configurations, Transfer};
 use progress::Progress;
+use snapshot::{Hold, Receiving};
 
 /// Timing and flow-control settings. All durations in milliseconds.
 #[derive(Clone, Debug)]
@@ -72,6 +75,8 @@ pub struct Config {
     pub check_quorum: bool,
     /// How the leader confirms its leadership for reads (read.rs).
     pub read_mode: ReadMode,
+    /// Snapshot bytes one InstallSnapshot carries at most.
+    pub snapshot_chunk_bytes: usize,
     #[cfg(test)]
     pub injected_bug: Option<InjectedBug>,
 }
@@ -90,6 +95,7 @@ impl Default for Config {
             pre_vote: true,
             check_quorum: true,
             read_mode: ReadMode::default(),
+            snapshot_chunk_bytes: CHUNK_BYTES,
             #[cfg(test)]
             injected_bug: None,
         }
@@ -111,9 +117,9 @@ pub struct NotLeader {
     pub leader: Option<NodeId>,
 }
 
-/// A reply to a peer, with the (index, term) of the last entry it acknowledges, if it
-/// acknowledges any: it waits until that entry is durable.
-type Reply = (Message, Option<(Index, Term)>);
+/// A reply to a peer, with what it acknowledges, if anything: it waits until that is
+/// durable.
+type Reply = (Message, Option<Hold>);
 
 pub struct Raft {
     id: NodeId,
@@ -183,6 +189,18 @@ pub struct Raft {
     durable_index: Index,
     /// Entries up to here have been handed to the state machine.
     applied_handed: Index,
+
+    // Snapshots (snapshot.rs).
+    /// The latest snapshot: what this server sends followers that need entries it has
+    /// discarded.
+    snapshot: Option<Snapshot>,
+    /// One the state machine must load before the next committed entries.
+    snapshot_to_apply: Option<Snapshot>,
+    /// A leader's snapshot arriving in chunks.
+    receiving: Option<Receiving>,
+    /// Receipts of snapshots begun so far.
+    receipts: u64,
+    snapshot_writes: Vec<SnapshotWrite>,
 }
 
 impl Raft {
@@ -197,9 +215,22 @@ impl Raft {
         seed: u64,
         now: u64,
     ) -> Self {
-        let log = RaftLog::from_entries(recovered.entries);
+        // The snapshot stands in for the log up to its index, configuration included.
+        let (snapshot_index, snapshot_term, mut configs) = match &recovered.snapshot {
+            Some(s) if !config_forgotten(&config) => (
+                s.meta.last_index,
+                s.meta.last_term,
+                Configurations::new_at(s.meta.last_index, s.meta.config.clone()),
+            ),
+            Some(s) => (
+                s.meta.last_index,
+                s.meta.last_term,
+                Configurations::new(bootstrap),
+            ),
+            None => (0, 0, Configurations::new(bootstrap)),
+        };
+        let log = RaftLog::new(snapshot_index, snapshot_term, recovered.entries);
         let last = log.last_index();
-        let mut configs = Configurations::new(bootstrap);
         for entry in log.slice(1, last) {
             if let EntryData::Config(c) = &entry.data {
                 configs.appended(entry.index, c.clone());
@@ -215,7 +246,8 @@ impl Raft {
             role: Role::Follower,
             leader: None,
             now,
-            commit_index: 0,
+            // What a snapshot holds was committed; the state machine starts from it.
+            commit_index: snapshot_index,
             election_deadline: 0,
             election_timeout: config.election_timeout_min,
             heartbeat_interval: config.heartbeat_interval,
@@ -242,7 +274,12 @@ impl Raft {
             durable_hard_state: recovered.hard_state,
             write_from: last + 1,
             durable_index: last,
-            applied_handed: 0,
+            applied_handed: snapshot_index,
+            snapshot: recovered.snapshot.clone(),
+            snapshot_to_apply: recovered.snapshot,
+            receiving: None,
+            receipts: 0,
+            snapshot_writes: Vec::new(),
             // Last: the timing fields above read it first.
             config,
         };
@@ -331,7 +368,11 @@ impl Raft {
             return;
         }
         if msg.term() > self.term && !pre_vote_grant && !pre_vote_request {
-            let leader = matches!(msg, Message::AppendEntries { .. }).then(|| from.clone());
+            let from_leader = matches!(
+                msg,
+                Message::AppendEntries { .. } | Message::InstallSnapshot { .. }
+            );
+            let leader = from_leader.then(|| from.clone());
             self.become_follower(msg.term(), leader, now);
         }
         match msg {
@@ -411,12 +452,43 @@ impl Raft {
                 )
             }
             Message::TimeoutNow { term } => self.handle_timeout_now(from, term, now),
+            Message::InstallSnapshot {
+                term,
+                meta,
+                offset,
+                data,
+                done,
+                read_seq,
+                sent_at,
+                election_timeout,
+            } => self.handle_install_snapshot(
+                from,
+                term,
+                meta,
+                offset,
+                data,
+                done,
+                read_seq,
+                sent_at,
+                election_timeout,
+                now,
+            ),
+            Message::InstallSnapshotResponse {
+                term,
+                last_index,
+                received,
+                done,
+                read_seq,
+                sent_at,
+            } => self.handle_install_snapshot_response(
+                from, term, last_index, received, done, read_seq, sent_at, now,
+            ),
         }
     }
 
-    /// Appends a client command, if this server is the leader and not handing
+    /// Appends a state machine command, if this server is the leader and not handing
     /// leadership over. Returns its index.
-    pub fn propose(&mut self, command: Command) -> Result<Index, NotLeader> {
+    pub fn propose(&mut self, command: Payload) -> Result<Index, NotLeader> {
         self.check_serving()?;
         Ok(self.append_own(EntryData::Command(command)))
     }
@@ -466,20 +538,17 @@ impl Raft {
     /// The next reply for `peer` that may leave: an acknowledgement waits until what it
     /// acknowledges is durable, and is dropped if a truncation removed that meanwhile.
     fn next_reply(&mut self, peer: &NodeId) -> Option<Message> {
-        let ack_early = self.injected(InjectedBug::FollowerAcksBeforeDurable);
-        let queue = self.replies.get_mut(peer)?;
         loop {
-            let &(_, acks) = queue.front()?;
-            if let Some((index, term)) = acks {
-                if self.log.term_at(index) != Some(term) {
+            let &(_, hold) = self.replies.get(peer)?.front()?;
+            let released = hold.map_or(Some(true), |hold| self.hold_released(hold));
+            let queue = self.replies.get_mut(peer)?;
+            match released {
+                Some(true) => return queue.pop_front().map(|(msg, _)| msg),
+                Some(false) => return None,
+                None => {
                     queue.pop_front();
-                    continue;
-                }
-                if index > self.durable_index && !ack_early {
-                    return None;
                 }
             }
-            return queue.pop_front().map(|(msg, _)| msg);
         }
     }
 
@@ -533,6 +602,11 @@ impl Raft {
         self.log.slice(from, self.commit_index).to_vec()
     }
 
+    /// The snapshot this server's log starts from: entries up to here are gone.
+    pub fn snapshot_index(&self) -> Index {
+        self.log.snapshot_index()
+    }
+
     #[cfg(test)]
     fn injected(&self, bug: InjectedBug) -> bool {
         self.config.injected_bug == Some(bug)
@@ -565,18 +639,25 @@ impl Raft {
     }
 
     fn send_reply(&mut self, to: &NodeId, msg: Message) {
-        let acks = match msg {
+        let hold = match msg {
             Message::AppendEntriesResponse {
                 success: true,
                 match_index,
                 ..
-            } => Some((match_index, self.log.term_at(match_index).unwrap_or(0))),
+            } => Some(Hold::Entries(
+                match_index,
+                self.log.term_at(match_index).unwrap_or(0),
+            )),
             _ => None,
         };
+        self.queue_reply(to, msg, hold);
+    }
+
+    fn queue_reply(&mut self, to: &NodeId, msg: Message, hold: Option<Hold>) {
         self.replies
             .entry(to.clone())
             .or_default()
-            .push_back((msg, acks));
+            .push_back((msg, hold));
     }
 
     fn become_follower(&mut self, term: Term, leader: Option<NodeId>, now: u64) {
@@ -687,6 +768,16 @@ impl Raft {
             self.membership_committed();
         }
     }
+}
+
+/// Planted bug: a restored snapshot's configuration is not taken.
+#[cfg(test)]
+fn config_forgotten(config: &Config) -> bool {
+    config.injected_bug == Some(InjectedBug::SnapshotConfigForgotten)
+}
+#[cfg(not(test))]
+fn config_forgotten(_config: &Config) -> bool {
+    false
 }
 
 #[cfg(test)]

@@ -13,6 +13,20 @@ pub enum ReplicationMode {
     /// The follower is known to match up to `match_index`: entries stream in a
     /// pipeline of several AppendEntries, each sent before the previous is answered.
     Replicate,
+    /// The follower needs entries this leader has discarded: it gets the snapshot, one
+    /// chunk at a time (see `transfer`), then AppendEntries from the snapshot's end.
+    Snapshot,
+}
+
+/// A snapshot on its way to a follower.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotTransfer {
+    /// The snapshot, by its last index.
+    pub last_index: Index,
+    /// The follower holds the snapshot's bytes up to here: the next chunk starts here.
+    pub offset: u64,
+    /// When the chunk in flight went out; None when none is.
+    pub sent_at: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -37,6 +51,8 @@ pub struct Progress {
     /// Since when the leader has been holding back work for this peer (new entries or
     /// a read to confirm) so that more of it goes in the same AppendEntries.
     pub held_since: Option<u64>,
+    /// The snapshot being sent, in `Snapshot` mode.
+    pub transfer: Option<SnapshotTransfer>,
 }
 
 impl Progress {
@@ -53,6 +69,7 @@ impl Progress {
             rtt: None,
             arrivals: Arrivals::default(),
             held_since: None,
+            transfer: None,
         }
     }
 
@@ -91,7 +108,27 @@ impl Progress {
         self.in_flight.clear();
         // Probes are never held back.
         self.held_since = None;
+        self.transfer = None;
         self.next_index = next_index.max(self.match_index + 1);
+    }
+
+    /// Starts sending the snapshot that ends at `last_index`, from its first byte.
+    pub fn send_snapshot(&mut self, last_index: Index) {
+        self.mode = ReplicationMode::Snapshot;
+        self.in_flight.clear();
+        // Nothing is held back for a follower that needs the snapshot first.
+        self.held_since = None;
+        self.transfer = Some(SnapshotTransfer {
+            last_index,
+            offset: 0,
+            sent_at: None,
+        });
+    }
+
+    /// The follower is done with the snapshot ending at `last_index`: AppendEntries
+    /// go on after it, probing first, since it may hold more (it had committed past it).
+    pub fn snapshot_done(&mut self, last_index: Index) {
+        self.probe_from(last_index + 1);
     }
 }
 

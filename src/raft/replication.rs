@@ -27,6 +27,8 @@ impl Raft {
         let max_in_flight = self.config.max_in_flight;
         let batch_window = self.config.batch_window;
         let read_seq = self.reads.seq();
+        let snapshot_index = self.log.snapshot_index();
+        let sends_discarded = self.injected(super::InjectedBug::DiscardedEntriesSent);
         let p = self.progress.get_mut(peer)?;
 
         // Something sent long ago and never answered was probably lost: start over from
@@ -37,8 +39,19 @@ impl Raft {
                     p.probe_from(p.match_index + 1)
                 }
                 ReplicationMode::Probe if now >= sent_at + probe_again_after => p.in_flight.clear(),
-                _ => {}
+                ReplicationMode::Replicate | ReplicationMode::Probe | ReplicationMode::Snapshot => {
+                }
             }
+        }
+        // The follower needs entries this leader has discarded: only the snapshot
+        // has what they held.
+        let needs_snapshot = p.next_index <= snapshot_index;
+        if needs_snapshot && p.mode != ReplicationMode::Snapshot && !sends_discarded {
+            let last = self.snapshot.as_ref()?.meta.last_index;
+            p.send_snapshot(last);
+        }
+        if p.mode == ReplicationMode::Snapshot {
+            return self.snapshot_message_for(peer, now);
         }
         let interval_due = p.last_sent_at.is_none_or(|t| now >= t + heartbeat_interval);
         let read_waiting = p.read_seq_sent < read_seq;
@@ -48,6 +61,7 @@ impl Raft {
                 p.in_flight.is_empty() && (p.next_index <= last || heartbeat_due)
             }
             ReplicationMode::Replicate => p.in_flight.len() < max_in_flight && p.next_index <= last,
+            ReplicationMode::Snapshot => unreachable!("handled above"),
         };
         if p.mode == ReplicationMode::Replicate
             && (send_entries || read_waiting)
@@ -63,8 +77,10 @@ impl Raft {
             p.next_index - 1
         } else if heartbeat_due {
             // A heartbeat carries no entries and claims only what the follower is known
-            // to hold, so it can never be rejected for a gap that in-flight entries fill.
-            p.match_index
+            // to hold, so it can never be rejected for a gap that in-flight entries fill;
+            // unless this leader has discarded that entry, when it claims the snapshot's
+            // last (a follower that lacks it gets the snapshot after its refusal).
+            p.match_index.max(snapshot_index)
         } else {
             return None;
         };
@@ -91,10 +107,11 @@ impl Raft {
         Some(Message::AppendEntries {
             term: self.term,
             prev_log_index,
-            prev_log_term: self
-                .log
-                .term_at(prev_log_index)
-                .expect("leader holds what it sends"),
+            prev_log_term: match self.log.term_at(prev_log_index) {
+                Some(term) => term,
+                None if sends_discarded => 0,
+                None => unreachable!("a leader sends only from what it holds"),
+            },
             entries,
             leader_commit: self.commit_index,
             read_seq,
@@ -156,14 +173,29 @@ impl Raft {
             self.send_reply(from, reply);
             return;
         }
-        if self.role != Role::Follower || self.leader.as_ref() != Some(from) {
-            self.become_follower(term, Some(from.clone()), now);
-        }
-        self.last_leader_contact = Some(now);
-        self.campaigns_succeeded();
-        self.adopt_election_timeout(election_timeout);
-        self.reset_election_deadline(now);
+        self.heard_from_leader(from, term, election_timeout, now);
 
+        // Entries up to the snapshot are committed, hence the same in every leader's
+        // log: the check starts from the snapshot's last entry instead.
+        let snapshot_index = self.log.snapshot_index();
+        let (prev_log_index, prev_log_term, entries) = if prev_log_index < snapshot_index {
+            let covered = (snapshot_index - prev_log_index) as usize;
+            let snapshot_term = self.log.term_at(snapshot_index).expect("the snapshot's");
+            let entries = entries.into_iter().skip(covered).collect();
+            (snapshot_index, snapshot_term, entries)
+        } else {
+            (prev_log_index, prev_log_term, entries)
+        };
+        let reject = |s: &Self, hint_index, hint_term| Message::AppendEntriesResponse {
+            term: s.term,
+            success: false,
+            match_index: 0,
+            rejected_index: prev_log_index,
+            hint_index,
+            hint_term,
+            read_seq,
+            sent_at,
+        };
         let reply = match self.log.term_at(prev_log_index) {
             None => reject(self, self.log.last_index() + 1, None),
             Some(t) if t != prev_log_term => {
@@ -196,6 +228,24 @@ impl Raft {
             }
         };
         self.send_reply(from, reply);
+    }
+
+    /// A follower hears from the leader of `term` (AppendEntries or InstallSnapshot):
+    /// it follows it and puts off its election.
+    pub(super) fn heard_from_leader(
+        &mut self,
+        from: &NodeId,
+        term: Term,
+        election_timeout: u64,
+        now: u64,
+    ) {
+        if self.role != Role::Follower || self.leader.as_ref() != Some(from) {
+            self.become_follower(term, Some(from.clone()), now);
+        }
+        self.last_leader_contact = Some(now);
+        self.campaigns_succeeded();
+        self.adopt_election_timeout(election_timeout);
+        self.reset_election_deadline(now);
     }
 
     /// Appends what the leader sent after a successful consistency check. Entries

@@ -130,8 +130,8 @@ impl Cluster {
 }
 
 /// A client write, as proposed by n0.
-pub(super) fn write(value: u64) -> Command {
-    Command {
+pub(super) fn write(value: u64) -> Payload {
+    crate::kv::Command {
         client: "c1".into(),
         msg_id: value,
         proposer: "n0".into(),
@@ -140,6 +140,7 @@ pub(super) fn write(value: u64) -> Command {
             value: serde_json::json!(value),
         },
     }
+    .encode()
 }
 
 pub(super) fn ids(list: &[&str]) -> BTreeSet<NodeId> {

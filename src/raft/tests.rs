@@ -24,8 +24,8 @@ fn server_with(id: &str, n: usize, config: Config) -> Raft {
     )
 }
 
-fn write(id: &str, value: u64) -> Command {
-    Command {
+fn write(id: &str, value: u64) -> Payload {
+    crate::kv::Command {
         client: "c1".into(),
         msg_id: value,
         proposer: id.into(),
@@ -34,6 +34,7 @@ fn write(id: &str, value: u64) -> Command {
             value: json!(value),
         },
     }
+    .encode()
 }
 
 /// Makes every write the core asks for durable at once, as the runtime does.
@@ -67,6 +68,20 @@ fn a_one_node_cluster_elects_itself_and_commits_its_noop() {
     persist(&mut raft);
     assert_eq!(raft.commit_index(), 1);
     assert_eq!(raft.take_committed()[0].data, EntryData::Noop);
+}
+
+#[test]
+fn the_core_replicates_commands_it_does_not_read() {
+    let mut raft = server("n0", 1);
+    raft.tick(1_000);
+    persist(&mut raft);
+    let object = json!({"not": "a key-value command", "bytes": [0, 255]});
+    let payload = Payload::from_object(object.as_object().unwrap().clone());
+    let index = raft.propose(payload.clone()).unwrap();
+    persist(&mut raft);
+    let committed = raft.take_committed();
+    let entry = committed.iter().find(|e| e.index == index).unwrap();
+    assert_eq!(entry.data, EntryData::Command(payload));
 }
 
 #[test]
@@ -654,5 +669,230 @@ fn a_new_commit_index_alone_waits_for_the_next_heartbeat() {
     assert!(
         matches!(due[..], [Message::AppendEntries { leader_commit, .. }] if leader_commit == index),
         "{due:?}"
+    );
+}
+
+/// A leader whose log starts with a snapshot of `size` opaque bytes up to index 10.
+fn leader_with_snapshot(size: usize) -> (Raft, Snapshot) {
+    let snapshot = Snapshot {
+        meta: SnapshotMeta {
+            last_index: 10,
+            last_term: 1,
+            config: Configuration::with_voters(ids(2)),
+        },
+        data: (0..size)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>()
+            .into(),
+    };
+    let recovered = Recovered {
+        hard_state: HardState {
+            term: 1,
+            voted_for: Some("n0".into()),
+        },
+        snapshot: Some(snapshot.clone()),
+        entries: Vec::new(),
+    };
+    let mut leader = Raft::new(
+        "n0".into(),
+        Configuration::with_voters(ids(2)),
+        Config::default(),
+        recovered,
+        1,
+        0,
+    );
+    assert_eq!(
+        leader.commit_index(),
+        10,
+        "a snapshot holds committed entries"
+    );
+    leader.tick(1_000);
+    let mut voter = server("n1", 2);
+    // A pre-vote round and a vote round.
+    for _ in 0..2 {
+        for msg in drain(&mut leader, "n1", 1_000) {
+            voter.step(&"n0".into(), msg, 1_000);
+        }
+        for msg in drain(&mut voter, "n0", 1_000) {
+            leader.step(&"n1".into(), msg, 1_000);
+        }
+    }
+    assert_eq!(leader.role(), Role::Leader);
+    (leader, snapshot)
+}
+
+#[test]
+fn a_snapshot_goes_in_chunks_each_acknowledged_once_durable() {
+    let size = 2 * CHUNK_BYTES + 100;
+    let (mut leader, snapshot) = leader_with_snapshot(size);
+    let mut follower = server("n1", 2);
+    let now = 1_000;
+    // The probe fails (the follower has nothing), so the snapshot goes instead.
+    exchange(&mut leader, &mut follower, now);
+    let mut offsets = Vec::new();
+    loop {
+        let chunk = next_chunk(&mut leader, now).expect("a chunk");
+        let Message::InstallSnapshot {
+            offset,
+            ref data,
+            done,
+            ..
+        } = chunk
+        else {
+            unreachable!()
+        };
+        assert!(data.len() <= CHUNK_BYTES);
+        assert!(
+            leader.poll_peer(&"n1".into(), now).is_none(),
+            "one chunk in flight at a time"
+        );
+        offsets.push(offset);
+        follower.step(&"n0".into(), chunk, now);
+        if let Some(hs) = follower.take_hard_state() {
+            follower.hard_state_written(&hs);
+        }
+        assert!(
+            follower.poll_peer(&"n0".into(), now).is_none(),
+            "no acknowledgement before the chunk is durable"
+        );
+        for write in follower.take_snapshot_writes() {
+            match write {
+                SnapshotWrite::Chunk {
+                    offset,
+                    data,
+                    receipt,
+                    ..
+                } => follower.snapshot_chunk_written(receipt, offset + data.len() as u64),
+                SnapshotWrite::Install(s) => {
+                    assert!(done);
+                    assert_eq!(s, snapshot, "the follower has the leader's snapshot");
+                    assert!(follower.poll_peer(&"n0".into(), now).is_none());
+                    follower.snapshot_saved(&s);
+                }
+            }
+        }
+        let ack = follower.poll_peer(&"n0".into(), now).expect("acknowledged");
+        leader.step(&"n1".into(), ack, now);
+        if done {
+            break;
+        }
+    }
+    let chunk = CHUNK_BYTES as u64;
+    assert_eq!(offsets, [0, chunk, 2 * chunk]);
+    assert_eq!(
+        (follower.commit_index(), follower.log().snapshot_index()),
+        (10, 10)
+    );
+    assert_eq!(follower.take_snapshot_to_apply(), Some(snapshot));
+    assert_eq!(
+        follower.configuration().latest.1,
+        Configuration::with_voters(ids(2)),
+        "the configuration comes with the snapshot"
+    );
+    // Then AppendEntries after the snapshot: the follower matches up to 11, the no-op.
+    exchange(&mut leader, &mut follower, now);
+    exchange(&mut leader, &mut follower, now);
+    assert_eq!(follower.log().last_index(), 11);
+}
+
+/// Delivers the leader's messages to the follower and its answers back, once.
+fn exchange(leader: &mut Raft, follower: &mut Raft, now: u64) {
+    for msg in drain(leader, "n1", now) {
+        follower.step(&"n0".into(), msg, now);
+    }
+    for msg in drain(follower, "n0", now) {
+        leader.step(&"n1".into(), msg, now);
+    }
+}
+
+/// The next InstallSnapshot the leader has for n1, if any.
+fn next_chunk(leader: &mut Raft, now: u64) -> Option<Message> {
+    persist(leader);
+    std::iter::from_fn(|| leader.poll_peer(&"n1".into(), now))
+        .find(|m| matches!(m, Message::InstallSnapshot { .. }))
+}
+
+#[test]
+fn a_transfer_resumes_where_the_follower_is_and_a_stale_snapshot_changes_nothing() {
+    let (mut leader, _) = leader_with_snapshot(CHUNK_BYTES + 1);
+    let mut follower = server("n1", 2);
+    exchange(&mut leader, &mut follower, 1_000);
+    // The first chunk is lost; the second reaches the follower, which does not take
+    // it out of order and says where to start.
+    let first = next_chunk(&mut leader, 1_000).expect("the first chunk");
+    let Message::InstallSnapshot { offset: 0, .. } = first else {
+        panic!("{first:?}")
+    };
+    let Message::InstallSnapshot { meta, .. } = first.clone() else {
+        unreachable!()
+    };
+    let second = Message::InstallSnapshot {
+        term: leader.term(),
+        meta,
+        offset: CHUNK_BYTES as u64,
+        data: vec![0],
+        done: true,
+        read_seq: 0,
+        sent_at: 1_000,
+        election_timeout: 0,
+    };
+    follower.step(&"n0".into(), second, 1_000);
+    assert!(follower.take_snapshot_writes().is_empty());
+    let answer = drain(&mut follower, "n0", 1_000);
+    assert!(matches!(
+        answer[..],
+        [Message::InstallSnapshotResponse {
+            received: 0,
+            done: false,
+            ..
+        }]
+    ));
+    leader.step(&"n1".into(), answer[0].clone(), 1_001);
+    let resent = next_chunk(&mut leader, 1_001);
+    assert!(
+        matches!(
+            resent,
+            Some(Message::InstallSnapshot {
+                offset: 0,
+                sent_at: 1_001,
+                ..
+            })
+        ),
+        "the leader resends from where the follower is: {resent:?}"
+    );
+
+    // A follower that committed past the snapshot changes nothing, and says so.
+    let mut ahead = server("n1", 2);
+    for index in 1..=12 {
+        ahead.step(
+            &"n0".into(),
+            Message::AppendEntries {
+                term: 1,
+                prev_log_index: index - 1,
+                prev_log_term: (index > 1) as Term,
+                entries: vec![Entry {
+                    term: 1,
+                    index,
+                    data: EntryData::Noop,
+                }],
+                leader_commit: index,
+                read_seq: 0,
+                sent_at: 0,
+                election_timeout: 0,
+            },
+            0,
+        );
+    }
+    assert_eq!(ahead.commit_index(), 12);
+    drain(&mut ahead, "n0", 0);
+    ahead.step(&"n0".into(), first, 0);
+    assert!(ahead.take_snapshot_writes().is_empty());
+    assert!(matches!(
+        drain(&mut ahead, "n0", 0)[..],
+        [Message::InstallSnapshotResponse { done: true, .. }]
+    ));
+    assert_eq!(
+        (ahead.commit_index(), ahead.log().snapshot_index()),
+        (12, 0)
     );
 }

@@ -5,15 +5,18 @@
 //! majority of its voters; a leader holds no read lease once a leader of a newer term
 //! has been elected; and for membership: every server runs the latest
 //! configuration in its log, a leader never holds two uncommitted ones, and a server
-//! becomes a voter only once it has caught up.
+//! becomes a voter only once it has caught up. For snapshots: a snapshot holds exactly
+//! the state, term and configuration that the committed log up to its index produces;
+//! a state machine applies entries in order, without a gap or a step back; no commit
+//! index goes back; and a leader never replicates from an entry it has discarded.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
 use super::{Server, Simulation};
-use crate::kv::{Kv, KvOp, KvResult};
-use crate::raft::{Configuration, Entry, EntryData, Index, Message, NodeId, Role, Term};
+use crate::kv::{Command, Kv, KvOp, KvResult};
+use crate::raft::{Configuration, Entry, EntryData, Index, Message, NodeId, Role, Snapshot, Term};
 
 pub struct Checks {
     leaders: BTreeMap<Term, NodeId>,
@@ -33,6 +36,10 @@ pub struct Checks {
     /// the index that wrote them.
     registers: Kv,
     written: HashMap<String, Vec<(Index, Value)>>,
+    /// The registers after each committed entry, and the configuration entries among
+    /// them: what a snapshot at that index must hold.
+    states: Vec<Kv>,
+    configs: Vec<(Index, Configuration)>,
 }
 
 impl Checks {
@@ -47,6 +54,52 @@ impl Checks {
             newest_leader: None,
             registers: Kv::new(),
             written: HashMap::new(),
+            states: Vec::new(),
+            configs: Vec::new(),
+        }
+    }
+
+    /// The configuration in force after the committed entry at `index`.
+    fn config_at(&self, index: Index) -> &Configuration {
+        let after = self.configs.partition_point(|(i, _)| *i <= index);
+        after
+            .checked_sub(1)
+            .map_or(&self.bootstrap, |c| &self.configs[c].1)
+    }
+
+    /// A snapshot a state machine took must hold what the committed log up to its
+    /// index produces: the registers, the term of its last entry, and the
+    /// configuration in force there.
+    pub fn check_snapshot(&self, id: &NodeId, snapshot: &Snapshot) -> Result<(), String> {
+        let meta = &snapshot.meta;
+        let Some(last) = self.committed.get(meta.last_index as usize - 1) else {
+            return Err(format!(
+                "{id} took a snapshot up to {}, past the {} entries known committed",
+                meta.last_index,
+                self.committed.len()
+            ));
+        };
+        if meta.last_term != last.term {
+            return Err(format!(
+                "{id}'s snapshot up to {} says term {}, the committed entry has term {}",
+                meta.last_index, meta.last_term, last.term
+            ));
+        }
+        if meta.config != *self.config_at(meta.last_index) {
+            return Err(format!(
+                "{id}'s snapshot up to {} holds configuration {:?}, the log up to there {:?}",
+                meta.last_index,
+                meta.config,
+                self.config_at(meta.last_index)
+            ));
+        }
+        let state = &self.states[meta.last_index as usize - 1];
+        match Kv::restore(&snapshot.data) {
+            Ok(kv) if kv == *state => Ok(()),
+            held => Err(format!(
+                "{id}'s snapshot up to {} holds {held:?}, the log up to there makes {state:?}",
+                meta.last_index
+            )),
         }
     }
 
@@ -81,7 +134,8 @@ impl Checks {
     }
 
     fn record_commit(&mut self, entry: &Entry, seen_in_term: Term, now: u64) {
-        if let EntryData::Command(cmd) = &entry.data {
+        if let EntryData::Command(payload) = &entry.data {
+            let cmd = Command::decode(payload).expect("the simulation's clients send commands");
             self.registers.apply(&cmd.op);
             let (KvOp::Write { key, .. } | KvOp::Cas { key, .. }) = &cmd.op;
             let value = match self.registers.read(key) {
@@ -93,6 +147,10 @@ impl Checks {
                 written.push((entry.index, value));
             }
         }
+        if let EntryData::Config(c) = &entry.data {
+            self.configs.push((entry.index, c.clone()));
+        }
+        self.states.push(self.registers.clone());
         self.committed.push(entry.clone());
         self.commit_terms.push(seen_in_term);
         self.growth.push((now, entry.index));
@@ -111,6 +169,9 @@ impl Simulation {
         let Some(raft) = self.servers[i].raft.as_ref() else {
             return Ok(());
         };
+        if let Some(refused) = &self.servers[i].disk.refused {
+            return Err(format!("{} asked its storage for {refused}", raft.id()));
+        }
         let checks = &mut self.checks;
         let id = raft.id().clone();
         let leads = raft.role() == Role::Leader;
@@ -140,8 +201,11 @@ impl Simulation {
                     raft.term()
                 ));
             }
-            // Leader completeness: a leader holds every entry committed in an earlier term.
-            for (c, &commit_term) in checks.committed.iter().zip(&checks.commit_terms) {
+            // Leader completeness: a leader holds every entry committed in an earlier term
+            // (those its snapshot covers are checked with the snapshot).
+            let base = raft.log().snapshot_index() as usize;
+            let after_snapshot = checks.committed.iter().zip(&checks.commit_terms).skip(base);
+            for (c, &commit_term) in after_snapshot {
                 if commit_term < raft.term() && raft.log().entry(c.index) != Some(c) {
                     return Err(format!(
                         "leader {id} of term {} lacks committed entry {} of term {} (its log \
@@ -157,12 +221,31 @@ impl Simulation {
             }
         }
         // Log matching, checked only on the part of the log that changed since last time.
+        // What a snapshot covers is committed: it must end with the committed entry.
         let log = raft.log();
         let server = &self.servers[i];
+        let base = log.snapshot_index();
+        if base > 0 {
+            let committed = checks.committed.get(base as usize - 1).map(|c| c.term);
+            if committed != log.term_at(base) {
+                return Err(format!(
+                    "{id}'s snapshot ends at {base} term {:?}, the committed entry there has \
+                     term {committed:?} ({} known committed)",
+                    log.term_at(base),
+                    checks.committed.len()
+                ));
+            }
+        }
         let unchanged = (server.checked_terms.iter().enumerate())
-            .take_while(|(k, t)| log.term_at(*k as Index + 1) == Some(**t))
+            .take_while(|(k, t)| {
+                *k as Index + 1 <= base || log.term_at(*k as Index + 1) == Some(**t)
+            })
             .count() as Index;
         let mut terms = server.checked_terms[..unchanged as usize].to_vec();
+        for index in unchanged + 1..=base {
+            terms.push(checks.committed[index as usize - 1].term);
+        }
+        let unchanged = unchanged.max(base);
         let mut promoted = Vec::new();
         // An entry of a term its server has not yet made durable exists nowhere else
         // (nothing leaves before the term is on disk): a power loss now would make that
@@ -203,7 +286,7 @@ impl Simulation {
                         raft.commit_index()
                     ));
                 }
-                let before = latest_config(log.slice(1, index - 1), &checks.bootstrap);
+                let before = latest_config(log.slice(1, index - 1), checks.config_at(base));
                 promoted.extend(
                     (c.voters.iter())
                         .filter(|v| !before.is_voter(v) && **v != id)
@@ -213,14 +296,16 @@ impl Simulation {
         }
         // Membership: the configuration in force is the latest one in the log, so one
         // lost with its entry has given way to the one before.
-        let expected = (1..=log.last_index()).rev().find_map(|index| {
+        // Past the log's first entry, the configuration in force where the snapshot
+        // ends, which the committed log says.
+        let expected = (base + 1..=log.last_index()).rev().find_map(|index| {
             match &log.entry(index).expect("in range").data {
-                EntryData::Config(c) => Some((index, c.clone())),
+                EntryData::Config(c) => Some(c.clone()),
                 _ => None,
             }
         });
-        let expected = expected.unwrap_or_else(|| (0, checks.bootstrap.clone()));
-        if raft.configuration().latest != expected {
+        let expected = expected.unwrap_or_else(|| checks.config_at(base).clone());
+        if raft.configuration().latest.1 != expected {
             return Err(format!(
                 "{id} runs configuration {:?}, its log says {expected:?}",
                 raft.configuration().latest
@@ -278,7 +363,10 @@ impl Simulation {
             let term_at = log.term_at(commit);
             let holders = (raft.voters().iter())
                 .filter_map(|v| self.servers.iter().find(|s| s.id == *v))
-                .filter(|s| s.disk.durable_term_at(commit) == term_at)
+                .filter(|s| {
+                    s.disk.durable_term_at(commit) == term_at
+                        || s.disk.durable_snapshot_index() > commit
+                })
                 .count();
             if holders < raft.voters().len() / 2 + 1 {
                 return Err(format!(
@@ -291,6 +379,12 @@ impl Simulation {
         if commit > log.last_index() {
             return Err(format!("{id} committed past its log"));
         }
+        if commit < self.servers[i].checked_commit {
+            return Err(format!(
+                "{id}'s commit index went back from {} to {commit}",
+                self.servers[i].checked_commit
+            ));
+        }
         let from = self.servers[i].checked_commit + 1;
         let checks = &mut self.checks;
         for entry in log.slice(from, commit) {
@@ -300,7 +394,16 @@ impl Simulation {
                     return Err(format!("{id} committed a different entry at {index}"));
                 }
                 Some(_) => {}
-                None => checks.record_commit(entry, term, now),
+                None if index as usize == checks.committed.len() + 1 => {
+                    checks.record_commit(entry, term, now)
+                }
+                None => {
+                    return Err(format!(
+                        "{id} committed {index}, but only {} entries are known committed, \
+                         and it no longer holds those between",
+                        checks.committed.len()
+                    ));
+                }
             }
         }
         let server = &mut self.servers[i];
@@ -331,6 +434,29 @@ pub(super) fn durable_before_sent(
             "a vote for {to} in term {term}, its disk holding a vote for {:?},",
             disk.voted_for
         )),
+        Message::InstallSnapshotResponse {
+            last_index,
+            received,
+            done,
+            ..
+        } if *received > 0 => {
+            // A durable snapshot that far (its own, taken meanwhile) holds more than
+            // any chunk of it.
+            let durable = if *done {
+                server.disk.durably_holds(*last_index)
+            } else {
+                server.disk.durable_chunk_bytes(*last_index) >= *received
+                    || server.disk.durable_snapshot_index() >= *last_index
+            };
+            (!durable).then(|| {
+                format!(
+                    "an acknowledgement of {received} bytes of snapshot {last_index} (done: \
+                     {done}; its disk holds {} bytes of it, a snapshot up to {})",
+                    server.disk.durable_chunk_bytes(*last_index),
+                    server.disk.durable_snapshot_index()
+                )
+            })
+        }
         Message::AppendEntriesResponse {
             success: true,
             match_index,
@@ -357,6 +483,55 @@ pub(super) fn durable_before_sent(
             disk.term
         )),
         (None, false) => Ok(()),
+    }
+}
+
+/// A leader replicates only from entries it holds: never from before its snapshot
+/// (those it can only send as the snapshot), and always contiguously.
+pub(super) fn sent_from_log(server: &Server, to: &NodeId, msg: &Message) -> Result<(), String> {
+    let Message::AppendEntries {
+        prev_log_index,
+        entries,
+        ..
+    } = msg
+    else {
+        return Ok(());
+    };
+    let raft = server.raft.as_ref().expect("running");
+    let base = raft.log().snapshot_index();
+    let contiguous = entries
+        .first()
+        .is_none_or(|e| e.index == prev_log_index + 1);
+    if *prev_log_index < base || !contiguous {
+        return Err(format!(
+            "{} sent {to} AppendEntries after {prev_log_index} with entries from {:?}, \
+             its log starting after its snapshot at {base}",
+            server.id,
+            entries.first().map(|e| e.index)
+        ));
+    }
+    Ok(())
+}
+
+/// A state machine is handed the log in order: a snapshot only ahead of what it
+/// applied, entries right after what it applied (or after the snapshot).
+pub(super) fn applied_in_order(
+    id: &NodeId,
+    applied: Index,
+    snapshot: Option<Index>,
+    first_entry: Option<Index>,
+) -> Result<(), String> {
+    if let Some(s) = snapshot.filter(|&s| s <= applied && applied > 0) {
+        return Err(format!(
+            "{id}'s state machine, at {applied}, was handed a snapshot up to {s}"
+        ));
+    }
+    let after = snapshot.unwrap_or(applied);
+    match first_entry {
+        Some(first) if first != after + 1 => Err(format!(
+            "{id}'s state machine, at {after}, was handed entries from {first}"
+        )),
+        _ => Ok(()),
     }
 }
 

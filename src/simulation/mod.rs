@@ -39,7 +39,9 @@ use serde_json::{json, Value};
 use crate::node::requests::{Outgoing, Requests};
 use crate::node::state_machine::StateMachine;
 use crate::protocol::{self, Inbound};
-use crate::raft::{Config, Configuration, Index, Message, NodeId, Raft, ReadMode, Role, Term};
+use crate::raft::{
+    Config, Configuration, Index, Message, NodeId, Raft, ReadMode, Role, SnapshotWrite, Term,
+};
 use clients::Clients;
 use disk::{SlowDisk, Write};
 
@@ -57,6 +59,9 @@ pub struct Faults {
     pub slowest_disk_ms: u64,
     /// Start with three voters and change the membership at random.
     pub membership: bool,
+    /// Each server's state machine takes a snapshot every so many entries, drawn per
+    /// run from this range (empty: never), so that logs are compacted all the time.
+    pub snapshot_every: std::ops::RangeInclusive<u64>,
 }
 
 /// One of the standard settings the simulation runs under.
@@ -79,6 +84,7 @@ impl Profile {
             pause_rate: 0.001,
             slowest_disk_ms: 30,
             membership: false,
+            snapshot_every: 5..=50,
         };
         vec![
             Profile {
@@ -195,7 +201,13 @@ pub struct Simulation {
     /// The clients send nothing until then: in a lull the log stops growing, so
     /// servers that stopped hearing from the leader can win votes with their logs.
     quiet_until: u64,
+    /// Snapshots the state machines took, and snapshots received from a leader and
+    /// installed, that became durable.
+    pub snapshots_taken: usize,
+    pub snapshots_installed: usize,
     checks: checks::Checks,
+    /// This run's snapshot threshold (0: no snapshots).
+    snapshot_every: u64,
 }
 
 impl Simulation {
@@ -214,13 +226,23 @@ impl Simulation {
         } else {
             ReadMode::Index
         };
+        let mut rng = StdRng::seed_from_u64(seed);
+        let snapshot_every = if profile.faults.snapshot_every.is_empty() {
+            0
+        } else {
+            rng.gen_range(profile.faults.snapshot_every.clone())
+        };
+        // Snapshots of a few keys fit in one chunk of the node's size: chunks of a few
+        // bytes make every transfer take several, each of which a crash may cut short.
+        let config = Config {
+            read_mode,
+            snapshot_chunk_bytes: rng.gen_range(8..=64),
+            ..profile.config.clone()
+        };
         let mut sim = Simulation {
-            rng: StdRng::seed_from_u64(seed),
+            rng,
             now: 0,
-            config: Config {
-                read_mode,
-                ..profile.config.clone()
-            },
+            config,
             faults: profile.faults.clone(),
             servers: Vec::new(),
             ids: ids.clone(),
@@ -233,7 +255,10 @@ impl Simulation {
             next_admin_msg: 0,
             admin_done: BTreeMap::new(),
             quiet_until: 0,
+            snapshots_taken: 0,
+            snapshots_installed: 0,
             checks: checks::Checks::new(bootstrap),
+            snapshot_every,
         };
         for id in ids {
             let disk = SlowDisk::new(profile.faults.slowest_disk_ms);
@@ -246,7 +271,7 @@ impl Simulation {
     /// A server starting from what its disk holds.
     fn boot(&mut self, id: NodeId, disk: SlowDisk) -> Server {
         let recovered = disk.load();
-        let recovered_up_to = recovered.entries.len() as Index;
+        let recovered_up_to = disk.durable_last_index();
         let raft = Raft::new(
             id.clone(),
             self.bootstrap.clone(),
@@ -257,7 +282,13 @@ impl Simulation {
         );
         Server {
             requests: Requests::new(self.ids.clone(), &self.config, false, self.rng.gen()),
-            machine: StateMachine::new(id.clone(), recovered_up_to, &self.config),
+            machine: StateMachine::new(
+                id.clone(),
+                self.bootstrap.clone(),
+                recovered_up_to,
+                self.snapshot_every,
+                &self.config,
+            ),
             id,
             raft: Some(raft),
             disk,
@@ -386,10 +417,19 @@ impl Simulation {
             }
         }
         if self.rng.gen_bool(self.faults.crash_rate) {
-            // Power fails most often where it hurts: on a server with writes pending.
-            let pending: Vec<usize> = (0..n)
-                .filter(|&i| self.servers[i].raft.is_some() && self.servers[i].disk.has_pending())
+            // Power fails most often where it hurts: on a server with writes pending,
+            // above all snapshot writes.
+            let alive = |i: &usize| self.servers[*i].raft.is_some();
+            let snapshotting: Vec<usize> = (0..n)
+                .filter(|i| alive(i) && self.servers[*i].disk.has_snapshot_pending())
                 .collect();
+            let pending: Vec<usize> = if !snapshotting.is_empty() && self.rng.gen_bool(0.5) {
+                snapshotting
+            } else {
+                (0..n)
+                    .filter(|i| alive(i) && self.servers[*i].disk.has_pending())
+                    .collect()
+            };
             let victim = if !pending.is_empty() && self.rng.gen_bool(0.8) {
                 pending[self.rng.gen_range(0..pending.len())]
             } else {
@@ -604,6 +644,23 @@ impl Simulation {
         if let Some(hs) = raft.take_hard_state() {
             server.disk.submit(Write::HardState(hs), now, &mut self.rng);
         }
+        for write in raft.take_snapshot_writes() {
+            let write = match write {
+                SnapshotWrite::Chunk {
+                    meta,
+                    offset,
+                    data,
+                    receipt,
+                } => Write::SnapshotChunk {
+                    meta,
+                    offset,
+                    end: offset + data.len() as u64,
+                    receipt,
+                },
+                SnapshotWrite::Install(snapshot) => Write::Snapshot(snapshot),
+            };
+            server.disk.submit(write, now, &mut self.rng);
+        }
         if let Some(entries) = raft.take_log_write() {
             server
                 .disk
@@ -616,9 +673,23 @@ impl Simulation {
                     let last = entries.last().expect("writes are non-empty");
                     raft.log_written(last.index, last.term);
                 }
+                Write::SnapshotChunk { receipt, end, .. } => {
+                    raft.snapshot_chunk_written(receipt, end)
+                }
+                Write::Snapshot(snapshot) => {
+                    // The core hands out only snapshots it received to install.
+                    let received = raft.snapshot_index() == snapshot.meta.last_index;
+                    raft.snapshot_saved(&snapshot);
+                    *if received {
+                        &mut self.snapshots_installed
+                    } else {
+                        &mut self.snapshots_taken
+                    } += 1;
+                }
             }
         }
         let mut out = Vec::new();
+        let mut taken = None;
         if server
             .requests
             .parked_due(raft, now)
@@ -629,8 +700,26 @@ impl Simulation {
         out.extend(server.requests.take_admin_answers(raft));
         if now >= server.machine_busy_until {
             if let Some(batch) = server.requests.take_batch(raft) {
-                out.extend(server.machine.apply(batch));
+                let applied = server.machine.applied_index();
+                let first = batch.snapshot.as_ref().map(|s| s.meta.last_index);
+                let next = batch.entries.first().map(|e| e.index);
+                checks::applied_in_order(&server.id, applied, first, next)?;
+                let answers = server.machine.apply(batch).map_err(|bad| {
+                    format!(
+                        "{} cannot load snapshot {}: {}",
+                        server.id, bad.index, bad.reason
+                    )
+                })?;
+                out.extend(answers);
                 server.machine_busy_until = now + machine_lag;
+                // A snapshot when the policy says so, written like any other write; the
+                // core compacts its log once it is durable.
+                if let Some(snapshot) = server.machine.take_snapshot() {
+                    server
+                        .disk
+                        .submit(Write::Snapshot(snapshot.clone()), now, &mut self.rng);
+                    taken = Some(snapshot);
+                }
             }
         }
         for p in 0..self.ids.len() {
@@ -647,6 +736,7 @@ impl Simulation {
                 };
                 checks::durable_before_sent(server, &self.ids[p], &msg)?;
                 handing_over |= matches!(msg, Message::TimeoutNow { .. });
+                checks::sent_from_log(server, &self.ids[p], &msg)?;
                 lines.push(protocol::envelope(
                     &self.ids[i],
                     &self.ids[p],
@@ -665,7 +755,13 @@ impl Simulation {
             }
         }
         self.dispatch(i, out)?;
-        self.check(i)
+        self.check(i)?;
+        // Checked once this server's commits are recorded: it took the snapshot from
+        // entries committed by now.
+        match taken {
+            Some(snapshot) => self.checks.check_snapshot(&self.ids[i], &snapshot),
+            None => Ok(()),
+        }
     }
 
     /// Sends what server `i`'s request path or state machine produced. An answer to the

@@ -10,7 +10,7 @@ mod memory;
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::raft::{Entry, HardState, Index, Recovered};
+use crate::raft::{Entry, HardState, Index, Recovered, Snapshot, SnapshotMeta};
 
 pub use memory::MemStorage;
 
@@ -63,6 +63,28 @@ pub trait Storage: Send {
     /// suffix is replaced.
     fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError>;
 
-    /// The last index stored (0 for an empty log).
+    /// The last index stored: of the log, or of the snapshot if the log after it is
+    /// empty (0 for neither).
     fn last_index(&self) -> Index;
+
+    /// Makes `snapshot` this server's snapshot, atomically, then discards the entries it
+    /// covers. Entries after it stay only if the log holds the snapshot's last entry with
+    /// the same term (the server took the snapshot itself); otherwise the whole log goes
+    /// (a leader's snapshot replaces a log that disagrees with it or falls short of it).
+    /// The previous snapshot is removed only once this one is durable. A snapshot is
+    /// never older than the one stored (snapshots cover committed entries, and a server's
+    /// commit index never goes back).
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError>;
+
+    /// Writes one chunk of a snapshot a leader is sending, at byte `offset` of its data.
+    /// Chunks of another snapshot (another `meta`) start it afresh. The core acknowledges
+    /// a chunk only once this has returned; once the last chunk is in, the runtime hands
+    /// the whole snapshot to [`Storage::save_snapshot`] (which may promote the received
+    /// file rather than write it again).
+    fn write_snapshot_chunk(
+        &mut self,
+        meta: &SnapshotMeta,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), StorageError>;
 }

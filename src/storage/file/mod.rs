@@ -7,6 +7,9 @@
 //! - `log-<first index, 20 digits>.seg`: log segments, each a run of checksummed records
 //!   holding consecutive entries (see `segment` and `record`). Appends go to the last
 //!   segment; a new one is started once the last has reached the size threshold.
+//! - `snapshot-<last index, 20 digits>.snap`: the snapshot, checksummed and replaced
+//!   atomically (see `snapshot`), with `snapshot.tmp` while one is written and
+//!   `snapshot.part` while one is received.
 //! - `lock`: held with an exclusive lock while the store is open, so two processes
 //!   (say, a node restarted before its predecessor has exited) cannot interleave writes.
 //!
@@ -15,13 +18,32 @@
 //! leaves; that append never returned, so the record is cut off. Any other damage is
 //! reported as [`StorageError::Corrupt`] and nothing is used.
 //!
-//! Only the segment list and each record's byte offset are kept in memory (the Raft core
-//! holds the entries themselves): enough to append and to cut the log at any index.
+//! Only the segment list and each record's byte offset and term are kept in memory (the
+//! Raft core holds the entries themselves): enough to append, to cut the log at any index
+//! and to tell whether a snapshot agrees with the log.
+//!
+//! Saving a snapshot compacts the log. The snapshot file is made durable first; then the
+//! previous snapshot file goes, then the log it covers: if the log holds the snapshot's
+//! last entry with the snapshot's term, the segments holding only entries up to it are
+//! deleted, oldest first, and the segment holding the entry after it stays whole (its
+//! covered entries are never handed out again); otherwise every segment is deleted,
+//! newest first, each deletion durable before the next. Recovery takes the newest
+//! snapshot and applies the same rule to the segments it finds, so a crash anywhere in
+//! between leaves either the old snapshot with the whole log or the new snapshot with
+//! the log after it:
+//!
+//! - before the rename, the new snapshot does not exist (its temporary file is removed);
+//! - after it, recovery finds the new snapshot. Left-over covered segments are skipped
+//!   and deleted. If the log disagreed with the snapshot, the segments left are a prefix
+//!   of that log (deletion went newest first), which disagrees too or falls short of the
+//!   snapshot's last entry, so it is dropped again. A log that starts right after the
+//!   snapshot's last entry is kept: compaction only ever leaves it so after checking.
 
 mod crc32;
 mod meta;
 mod record;
 mod segment;
+mod snapshot;
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
@@ -29,8 +51,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::{Storage, StorageError};
-use crate::raft::{Entry, Index};
-use crate::raft::{HardState, Recovered};
+use crate::raft::{Entry, Index, Term};
+use crate::raft::{HardState, Recovered, Snapshot, SnapshotMeta};
 
 /// Segment size after which appends go to a new segment.
 const DEFAULT_SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
@@ -44,6 +66,15 @@ pub struct FileStorage {
     segments: Vec<Segment>,
     /// Open for writing: the last segment, if there is one.
     active: Option<File>,
+    /// The last index the snapshot covers (0 without one); the log is kept after it.
+    snapshot_index: Index,
+    /// The snapshot file, if there is one.
+    snapshot_path: Option<PathBuf>,
+    /// The snapshot being received, if any.
+    receiving: Option<snapshot::Receiving>,
+    /// What opening the store recovered, until `load` hands it out or a write makes it
+    /// stale.
+    opened: Option<Recovered>,
     /// Set when a log write or fsync failed. The file may then hold bytes this store does
     /// not know about and the kernel may have dropped unsynced pages, so no further log
     /// access is safe until the store is reopened and recovered from disk.
@@ -57,6 +88,10 @@ struct Segment {
     path: PathBuf,
     /// Byte offset of each entry's record: entry `first_index + k` is at `offsets[k]`.
     offsets: Vec<u64>,
+    /// The term of each entry from `terms_from` on. Recovery does not decode the entries
+    /// before the snapshot's last one, and no later snapshot can need their terms.
+    terms: Vec<Term>,
+    terms_from: Index,
     /// Bytes of intact records, which is the file's length.
     len: u64,
 }
@@ -66,6 +101,17 @@ impl Segment {
     fn last_index(&self) -> Index {
         self.first_index + self.offsets.len() as Index - 1
     }
+
+    fn term_at(&self, index: Index) -> Option<Term> {
+        let position = index.checked_sub(self.terms_from)?;
+        self.terms.get(position as usize).copied()
+    }
+}
+
+/// The store's files, each kind in index order.
+struct Listing {
+    segments: Vec<(Index, PathBuf)>,
+    snapshots: Vec<(Index, PathBuf)>,
 }
 
 impl FileStorage {
@@ -108,40 +154,74 @@ impl FileStorage {
         })?;
 
         meta::remove_leftover_temp(dir)?;
+        snapshot::remove_leftovers(dir)?;
         let mut storage = FileStorage {
             dir: dir.to_path_buf(),
             segment_bytes,
             segments: Vec::new(),
             active: None,
+            snapshot_index: 0,
+            snapshot_path: None,
+            receiving: None,
+            opened: None,
             failed: false,
             _lock: lock,
         };
-        // Recover now so that `append` and `last_index` work before `load`; the entries
-        // read are dropped, since only `load` hands them out.
-        storage.recover()?;
+        // Recover now so that `append` and `last_index` work before `load`, and keep what
+        // was read for the first `load`, which a restarting node calls at once: reading
+        // the store twice would double its restart time.
+        storage.opened = Some(storage.recover()?);
         Ok(storage)
     }
 
-    /// Reads the whole store back, cutting off a torn tail, and rebuilds the in-memory
-    /// segment list from what is on disk.
+    /// Reads the whole store back, cutting off a torn tail and finishing an interrupted
+    /// compaction, and rebuilds the in-memory state from what is on disk.
     fn recover(&mut self) -> Result<Recovered, StorageError> {
         let hard_state = meta::read(&self.dir)?;
         self.active = None;
         self.segments.clear();
+        self.snapshot_index = 0;
+        self.snapshot_path = None;
 
-        let found = self.list_segments()?;
+        let Listing {
+            segments: found,
+            snapshots,
+        } = self.list_files()?;
+        let newest_snapshot = snapshots.last();
+        let snapshot = match newest_snapshot {
+            Some((last_index, path)) => Some(snapshot::read(path, *last_index)?),
+            None => None,
+        };
+        let base = snapshot.as_ref().map_or(0, |s| s.meta.last_index);
+
+        // The segments before the last one starting at or before the snapshot's last
+        // entry hold only entries it covers: they are not even read.
+        let first_read = found
+            .iter()
+            .rposition(|(first_index, _)| *first_index <= base)
+            .unwrap_or(0);
+        let mut segments: Vec<Segment> = Vec::new();
         let mut entries = Vec::new();
-        for (position, (first_index, path)) in found.iter().enumerate() {
-            let expected = entries.len() as Index + 1;
-            if *first_index != expected {
+        for (position, (first_index, path)) in found.iter().enumerate().skip(first_read) {
+            let missing = match segments.last() {
+                Some(previous) => (*first_index != previous.last_index() + 1)
+                    .then(|| format!("the log so far ends at {}", previous.last_index())),
+                None => (*first_index > base + 1).then(|| match base {
+                    0 => "the log must start at index 1".to_string(),
+                    _ => format!("the snapshot ends at {base}"),
+                }),
+            };
+            if let Some(missing) = missing {
                 return Err(corrupt(
                     path,
                     0,
-                    format!("segment starts at index {first_index}, but the log so far ends at {}: entries are missing", expected - 1),
+                    format!(
+                        "segment starts at index {first_index}, but {missing}: entries are missing"
+                    ),
                 ));
             }
             let bytes = fs::read(path).map_err(io_error(path))?;
-            let scan = segment::scan(path, &bytes, *first_index)?;
+            let scan = segment::scan(path, &bytes, *first_index, base)?;
             let mut len = bytes.len() as u64;
             if let Some(damage) = scan.damage {
                 if position + 1 != found.len() {
@@ -171,27 +251,74 @@ impl FileStorage {
                 );
                 len = damage.offset;
             }
-            entries.extend(scan.entries);
-            self.segments.push(Segment {
+            segments.push(Segment {
                 first_index: *first_index,
                 path: path.clone(),
+                terms: scan.entries.iter().map(|entry| entry.term).collect(),
+                terms_from: (*first_index).max(base),
                 offsets: scan.offsets,
                 len,
             });
+            entries.extend(scan.entries);
         }
+
+        // Everything read checks out: now the store may be tidied, once the snapshot's
+        // rename is durable (what it replaces must not go before it).
+        sync_dir(&self.dir)?;
+        // `entries` starts at the snapshot's last entry if the log holds it.
+        let log_first = segments.first().map(|segment| segment.first_index);
+        let holds_base = entries.first().filter(|entry| entry.index == base);
+        let keeps_log = match (&snapshot, holds_base) {
+            (Some(snapshot), Some(entry)) => entry.term == snapshot.meta.last_term,
+            // No segment holds it: there are none, or they start right after it (see
+            // the module comment), or they end before it.
+            _ => log_first.is_none_or(|first| first > base),
+        };
+        self.segments = segments;
+        if keeps_log {
+            for (_, path) in &found[..first_read] {
+                fs::remove_file(path).map_err(io_error(path))?;
+            }
+            self.remove_segments_through(base)?;
+            if holds_base.is_some() {
+                entries.remove(0);
+            }
+        } else {
+            eprintln!(
+                "raft-ng storage: {}: the log does not hold the snapshot's last entry (index {base}) with its term; dropping the log",
+                self.dir.display(),
+            );
+            self.remove_all_segments()?;
+            for (_, path) in found[..first_read].iter().rev() {
+                fs::remove_file(path).map_err(io_error(path))?;
+                sync_dir(&self.dir)?;
+            }
+            entries.clear();
+        }
+        for (_, path) in &snapshots[..snapshots.len().saturating_sub(1)] {
+            fs::remove_file(path).map_err(io_error(path))?;
+        }
+        sync_dir(&self.dir)?;
+
+        self.snapshot_index = base;
+        self.snapshot_path = newest_snapshot.map(|(_, path)| path.clone());
         self.active = match self.segments.last() {
             Some(last) => Some(open_for_writing(&last.path)?),
             None => None,
         };
         Ok(Recovered {
             hard_state,
+            snapshot,
             entries,
         })
     }
 
-    /// The segment files in the directory, in log order.
-    fn list_segments(&self) -> Result<Vec<(Index, PathBuf)>, StorageError> {
-        let mut found = Vec::new();
+    /// The segment and snapshot files in the directory.
+    fn list_files(&self) -> Result<Listing, StorageError> {
+        let mut listing = Listing {
+            segments: Vec::new(),
+            snapshots: Vec::new(),
+        };
         for dir_entry in fs::read_dir(&self.dir).map_err(io_error(&self.dir))? {
             let dir_entry = dir_entry.map_err(io_error(&self.dir))?;
             let path = dir_entry.path();
@@ -200,15 +327,24 @@ impl FileStorage {
                 continue;
             };
             match segment::parse_name(&name) {
-                segment::Name::Segment(first_index) => found.push((first_index, path)),
+                segment::Name::Segment(first_index) => listing.segments.push((first_index, path)),
                 segment::Name::Malformed => {
                     return Err(corrupt(&path, 0, "unrecognised segment file name"))
                 }
-                segment::Name::NotASegment => {}
+                segment::Name::NotASegment => match snapshot::parse_name(&name) {
+                    snapshot::Name::Snapshot(last_index) => {
+                        listing.snapshots.push((last_index, path))
+                    }
+                    snapshot::Name::Malformed => {
+                        return Err(corrupt(&path, 0, "unrecognised snapshot file name"))
+                    }
+                    snapshot::Name::NotASnapshot => {}
+                },
             }
         }
-        found.sort();
-        Ok(found)
+        listing.segments.sort();
+        listing.snapshots.sort();
+        Ok(listing)
     }
 
     fn refuse_if_failed(&self) -> Result<(), StorageError> {
@@ -252,6 +388,7 @@ impl FileStorage {
         file.sync_data().map_err(io_error(&segment.path))?;
         segment.len += bytes.len() as u64;
         segment.offsets.extend(offsets);
+        segment.terms.extend(entries.iter().map(|entry| entry.term));
         Ok(())
     }
 
@@ -261,14 +398,12 @@ impl FileStorage {
     /// the segment holding `index` is cut. A crash part way thus leaves a prefix of the
     /// old log, never a log with a hole in it.
     fn truncate_from(&mut self, index: Index) -> Result<(), StorageError> {
-        while let Some(last) = self.segments.last() {
-            if last.first_index < index {
-                break;
-            }
-            self.active = None;
-            fs::remove_file(&last.path).map_err(io_error(&last.path))?;
-            sync_dir(&self.dir)?;
-            self.segments.pop();
+        while self
+            .segments
+            .last()
+            .is_some_and(|last| last.first_index >= index)
+        {
+            self.remove_last_segment()?;
         }
         let Some(last) = self.segments.last_mut() else {
             return Ok(());
@@ -285,9 +420,82 @@ impl FileStorage {
             // could leave new records followed by stale old ones, which reads as damage.
             file.sync_data().map_err(io_error(&last.path))?;
             last.offsets.truncate(keep);
+            last.terms
+                .truncate(index.saturating_sub(last.terms_from) as usize);
             last.len = cut;
         }
         Ok(())
+    }
+
+    /// Deletes every segment, newest first with the directory synced after each, so that
+    /// a crash part way leaves a prefix of the log: one that still disagrees with the
+    /// snapshot this is done for, or falls short of it.
+    fn remove_all_segments(&mut self) -> Result<(), StorageError> {
+        while !self.segments.is_empty() {
+            self.remove_last_segment()?;
+        }
+        Ok(())
+    }
+
+    fn remove_last_segment(&mut self) -> Result<(), StorageError> {
+        let last = self.segments.last().expect("a segment to remove");
+        self.active = None;
+        fs::remove_file(&last.path).map_err(io_error(&last.path))?;
+        sync_dir(&self.dir)?;
+        self.segments.pop();
+        Ok(())
+    }
+
+    /// Deletes the segments that hold only entries up to `index`, oldest first (a crash
+    /// part way leaves a log that still holds `index`). The caller syncs the directory.
+    fn remove_segments_through(&mut self, index: Index) -> Result<(), StorageError> {
+        while let Some(first) = self
+            .segments
+            .first()
+            .filter(|first| first.first_index <= index && first.last_index() <= index)
+        {
+            fs::remove_file(&first.path).map_err(io_error(&first.path))?;
+            self.segments.remove(0);
+            if self.segments.is_empty() {
+                self.active = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// The term of the entry at `index`, if a segment holds it.
+    fn term_at(&self, index: Index) -> Option<Term> {
+        self.segments
+            .iter()
+            .rev()
+            .find(|segment| segment.first_index <= index)?
+            .term_at(index)
+    }
+
+    /// Writes `snapshot` (see [`Storage::save_snapshot`]) and compacts the log.
+    fn save_snapshot_and_compact(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        let meta = &snapshot.meta;
+        let keeps_log = meta.last_index <= self.last_index()
+            && (meta.last_index == self.snapshot_index
+                || self.term_at(meta.last_index) == Some(meta.last_term));
+
+        let path = snapshot::write(&self.dir, snapshot)?;
+        // The new snapshot is durable: what it replaces may go.
+        if let Some(previous) = self.snapshot_path.replace(path.clone()) {
+            if previous != path {
+                fs::remove_file(&previous).map_err(io_error(&previous))?;
+            }
+        }
+        self.snapshot_index = meta.last_index;
+        if self.receiving.as_ref().is_some_and(|r| r.meta == *meta) {
+            self.receiving.take().expect("checked").remove()?;
+        }
+        if keeps_log {
+            self.remove_segments_through(meta.last_index)?;
+        } else {
+            self.remove_all_segments()?;
+        }
+        sync_dir(&self.dir)
     }
 
     fn start_segment(&mut self, first_index: Index) -> Result<(), StorageError> {
@@ -302,6 +510,8 @@ impl FileStorage {
             first_index,
             path,
             offsets: Vec::new(),
+            terms: Vec::new(),
+            terms_from: first_index,
             len: 0,
         });
         self.active = Some(file);
@@ -312,6 +522,9 @@ impl FileStorage {
 impl Storage for FileStorage {
     fn load(&mut self) -> Result<Recovered, StorageError> {
         self.refuse_if_failed()?;
+        if let Some(recovered) = self.opened.take() {
+            return Ok(recovered);
+        }
         let result = self.recover();
         // A failed recovery leaves the segment list half built.
         self.failed = result.is_err();
@@ -319,6 +532,7 @@ impl Storage for FileStorage {
     }
 
     fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError> {
+        self.opened = None;
         meta::write(&self.dir, hard_state)
     }
 
@@ -327,21 +541,56 @@ impl Storage for FileStorage {
             return Ok(());
         };
         assert!(
-            first.index >= 1 && first.index <= self.last_index() + 1,
-            "append leaves a gap"
+            first.index > self.snapshot_index && first.index <= self.last_index() + 1,
+            "append leaves a gap or rewrites the snapshot"
         );
         assert!(
             entries.windows(2).all(|w| w[1].index == w[0].index + 1),
             "appended entries are not consecutive"
         );
         self.refuse_if_failed()?;
+        self.opened = None;
         let result = self.append_entries(entries);
         self.failed = result.is_err();
         result
     }
 
     fn last_index(&self) -> Index {
-        self.segments.last().map_or(0, Segment::last_index)
+        self.segments
+            .last()
+            .map_or(self.snapshot_index, Segment::last_index)
+    }
+
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        assert!(
+            snapshot.meta.last_index >= self.snapshot_index,
+            "a snapshot older than the stored one"
+        );
+        self.refuse_if_failed()?;
+        self.opened = None;
+        let result = self.save_snapshot_and_compact(snapshot);
+        self.failed = result.is_err();
+        result
+    }
+
+    fn write_snapshot_chunk(
+        &mut self,
+        meta: &SnapshotMeta,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), StorageError> {
+        if self.receiving.as_ref().map(|r| &r.meta) != Some(meta) {
+            // Dropped first, so that a failure below leaves no snapshot half received.
+            self.receiving = None;
+            self.receiving = Some(snapshot::Receiving::start(&self.dir, meta)?);
+        }
+        let receiving = self.receiving.as_ref().expect("started above");
+        let result = receiving.write_chunk(offset, data);
+        if result.is_err() {
+            // Start afresh with the next chunk rather than trust what is in the file.
+            self.receiving = None;
+        }
+        result
     }
 }
 

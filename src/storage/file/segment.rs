@@ -45,8 +45,9 @@ pub(super) fn parse_name(name: &str) -> Name {
 
 /// The intact prefix of a segment file.
 pub(super) struct Scan {
+    /// The entries from the index the scan was asked to decode from.
     pub entries: Vec<Entry>,
-    /// Byte offset of each entry's record.
+    /// Byte offset of each record, decoded or not.
     pub offsets: Vec<u64>,
     /// The first record that is incomplete or fails its checksum, if any. Whether that is
     /// a torn tail or corruption depends on what follows it, which the caller decides.
@@ -59,9 +60,17 @@ pub(super) struct Damage {
 }
 
 /// Reads the records of a segment whose name says it starts at `first_index`, stopping
-/// at the first damaged one. A record that is intact yet holds the wrong index or no
-/// decodable entry cannot come from an interrupted write, so it is an error at once.
-pub(super) fn scan(path: &Path, bytes: &[u8], first_index: Index) -> Result<Scan, StorageError> {
+/// at the first damaged one. Records before `decode_from` (entries a snapshot covers)
+/// are only checked against their checksums, not decoded: recovery need not pay for
+/// entries it will not hand out. A decoded record that is intact yet holds the wrong
+/// index or no decodable entry cannot come from an interrupted write, so it is an error
+/// at once.
+pub(super) fn scan(
+    path: &Path,
+    bytes: &[u8],
+    first_index: Index,
+    decode_from: Index,
+) -> Result<Scan, StorageError> {
     let mut scan = Scan {
         entries: Vec::new(),
         offsets: Vec::new(),
@@ -79,23 +88,25 @@ pub(super) fn scan(path: &Path, bytes: &[u8], first_index: Index) -> Result<Scan
                 break;
             }
         };
-        let entry: Entry = serde_json::from_slice(record.payload).map_err(|error| {
-            corrupt(
-                path,
-                at as u64,
-                format!("record does not decode as a log entry: {error}"),
-            )
-        })?;
-        let expected = first_index + scan.entries.len() as Index;
-        if entry.index != expected {
-            return Err(corrupt(
-                path,
-                at as u64,
-                format!("record holds index {}, expected {expected}", entry.index),
-            ));
+        let expected = first_index + scan.offsets.len() as Index;
+        if expected >= decode_from {
+            let entry: Entry = serde_json::from_slice(record.payload).map_err(|error| {
+                corrupt(
+                    path,
+                    at as u64,
+                    format!("record does not decode as a log entry: {error}"),
+                )
+            })?;
+            if entry.index != expected {
+                return Err(corrupt(
+                    path,
+                    at as u64,
+                    format!("record holds index {}, expected {expected}", entry.index),
+                ));
+            }
+            scan.entries.push(entry);
         }
         scan.offsets.push(at as u64);
-        scan.entries.push(entry);
         at = record.end;
     }
     Ok(scan)
