@@ -470,9 +470,9 @@ impl Raft {
     /// What to tell `server`, which asked for a vote, if this server's committed
     /// configuration has it out of the voters.
     pub(super) fn removal_of(&self, server: &NodeId) -> Option<Removal> {
-        let (index, config) = self.configs.committed(self.commit_index);
+        let (_, config) = self.configs.committed(self.commit_index);
         (!config.is_voter(server)).then(|| Removal {
-            index: *index,
+            index: self.commit_index,
             voters: config.voters.clone(),
         })
     }

@@ -435,3 +435,36 @@ fn a_removed_leader_answers_the_writes_it_took_before_its_removal_committed() {
         vec![(5, AdminOutcome::Done)]
     );
 }
+
+#[test]
+fn news_of_a_removal_is_dated_by_the_commit_index_not_the_configuration_entry() {
+    // The told server's log may hold a later configuration entry that never committed
+    // (an add its leader lost): only the teller's commit index shows the news is newer.
+    let mut c = n3_removed_while_cut_off();
+    let now = c.now;
+    c.get("n0").propose(write(1)).unwrap();
+    c.replicate("n0", &["n1", "n2"]);
+    c.now += 100;
+    c.replicate("n0", &["n1", "n2"]);
+    let config_index = c.get("n1").configuration().committed.0;
+    let commit_index = c.get("n1").commit_index();
+    assert!(
+        commit_index > config_index,
+        "entries committed after the removal"
+    );
+    c.wait();
+    let now = c.now;
+    c.get("n3").tick(now);
+    c.deliver("n3", "n1");
+    c.persist("n1");
+    let reply = c.get("n1").poll_peer(&"n3".to_string(), now);
+    let Some(Message::RequestVoteResponse {
+        removed: Some(removal),
+        ..
+    }) = reply
+    else {
+        panic!("n1 refuses n3 with the news, got {reply:?}");
+    };
+    assert_eq!(removal.index, commit_index);
+    assert_eq!(removal.voters, ids(&["n0", "n1", "n2"]));
+}

@@ -109,7 +109,10 @@ pub enum Message {
 /// A committed configuration without the server told about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Removal {
-    /// The index of the configuration entry.
+    /// The commit index of the server that tells: the configuration is the one in force
+    /// among the entries committed up to here. Not the configuration entry's own index:
+    /// the told server's log may hold a later configuration entry that never committed
+    /// (an add the leader lost), and only the commit index shows that this news is newer.
     pub index: Index,
     pub voters: BTreeSet<NodeId>,
 }
