@@ -441,7 +441,6 @@ fn news_of_a_removal_is_dated_by_the_commit_index_not_the_configuration_entry() 
     // The told server's log may hold a later configuration entry that never committed
     // (an add its leader lost): only the teller's commit index shows the news is newer.
     let mut c = n3_removed_while_cut_off();
-    let now = c.now;
     c.get("n0").propose(write(1)).unwrap();
     c.replicate("n0", &["n1", "n2"]);
     c.now += 100;
