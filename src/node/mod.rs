@@ -63,6 +63,8 @@ pub struct Options {
     pub initial_voters: Option<usize>,
     /// Threads that parse inbound messages and enter the monitor with them.
     pub service_threads: usize,
+    /// Under load, pass requests on to the leader at most once per this many ms.
+    pub forward_window: u64,
 }
 
 impl Default for Options {
@@ -74,6 +76,7 @@ impl Default for Options {
             verbose: false,
             initial_voters: None,
             service_threads: service::DEFAULT_THREADS,
+            forward_window: requests::DEFAULT_FORWARD_WINDOW,
         }
     }
 }
@@ -211,7 +214,13 @@ fn start(
         options.snapshot_entries,
         &options.raft,
     );
-    let requests = Requests::new(node_ids, &options.raft, options.verbose, rand::random());
+    let requests = Requests::new(
+        node_ids,
+        &options.raft,
+        options.forward_window,
+        options.verbose,
+        rand::random(),
+    );
     let (state_machine_work, state_machine_rx) = unbounded();
     let mut peer_work = Vec::new();
     let mut peer_rx = Vec::new();
