@@ -577,7 +577,7 @@ mod tests {
                 client: client.into(),
                 msg_id,
             },
-            request: if msg_id % 2 == 0 {
+            request: if msg_id.is_multiple_of(2) {
                 Request::Read { key: json!(msg_id) }
             } else {
                 Request::Write {
