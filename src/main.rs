@@ -23,9 +23,6 @@ options:
   --batch-window MS            under load, hold new entries and reads for a peer up
                                to MS so they share one AppendEntries (default 5;
                                0: never hold)
-  --forward-window MS          under load, pass requests on to the leader at most
-                               once per MS, together (default 0: each batch of
-                               requests read together leaves at once)
   --no-pre-vote                campaign without a pre-vote round
   --no-check-quorum            leaders do not step down without a majority
   --read-mode lease|index      how the leader confirms reads: at once under a lease
@@ -74,7 +71,6 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
                 options.raft.max_batch = number(&flag, &value(&flag)?)?.max(1) as usize
             }
             "--batch-window" => options.raft.batch_window = number(&flag, &value(&flag)?)?,
-            "--forward-window" => options.forward_window = number(&flag, &value(&flag)?)?,
             "--no-pre-vote" => options.raft.pre_vote = false,
             "--no-check-quorum" => options.raft.check_quorum = false,
             "--read-mode" => {

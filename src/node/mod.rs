@@ -64,8 +64,6 @@ pub struct Options {
     pub initial_voters: Option<usize>,
     /// Threads that parse inbound messages and enter the monitor with them.
     pub service_threads: usize,
-    /// Under load, pass requests on to the leader at most once per this many ms.
-    pub forward_window: u64,
 }
 
 impl Default for Options {
@@ -77,7 +75,6 @@ impl Default for Options {
             verbose: false,
             initial_voters: None,
             service_threads: service::DEFAULT_THREADS,
-            forward_window: requests::DEFAULT_FORWARD_WINDOW,
         }
     }
 }
@@ -215,13 +212,7 @@ fn start(
         options.snapshot_entries,
         &options.raft,
     );
-    let requests = Requests::new(
-        node_ids,
-        &options.raft,
-        options.forward_window,
-        options.verbose,
-        rand::random(),
-    );
+    let requests = Requests::new(node_ids, &options.raft, options.verbose, rand::random());
     let (state_machine_work, state_machine_rx) = unbounded();
     let mut peer_work = Vec::new();
     let mut peer_rx = Vec::new();

@@ -10,10 +10,8 @@
 //! Requests passed on to other servers leave in `forward` messages, each carrying all
 //! those routed together to one server, in the order they were routed: under load
 //! most requests reach a follower, and one message each was most of what the servers
-//! sent. Under load, that is when the last forward message left less than the forward
-//! window ago, new ones wait until the window since then ends and go together; so a
-//! server sends at most one forward message a window, and a request that comes after
-//! a quiet window leaves at once.
+//! sent. Nothing is held back to wait for company: with every client waiting for its
+//! answer, a hold window measured slower (README, *Benchmark*).
 
 use std::collections::HashMap;
 
@@ -32,11 +30,6 @@ use crate::raft::{
 
 /// A forwarded request stops after this many servers; the last one fails it.
 const MAX_HOPS: u32 = 3;
-
-/// The default of `--forward-window`, ms: no holding. Saturated (issue 12's scenario
-/// (c)), a 1 or 2 ms window cut the forward messages to a third but cost throughput,
-/// since each client waits for its answer; see README, *Benchmark*.
-pub const DEFAULT_FORWARD_WINDOW: u64 = 0;
 
 /// A message body for the caller to send: to a client, or to another server.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,25 +85,12 @@ pub struct Requests {
     verbose: bool,
     /// Picks the voter a server outside the voters passes requests to.
     rng: StdRng,
-    /// Under load, forward messages leave at most once per this many ms (0: each
-    /// batch of requests routed together leaves at once).
-    forward_window: u64,
-    /// Requests routed to other servers, waiting for the forward window to end.
-    held_forwards: Vec<(NodeId, Forward)>,
-    /// When the last forward message left, on the core's clock.
-    last_forward_at: Option<u64>,
     #[cfg(test)]
     bug: Option<InjectedBug>,
 }
 
 impl Requests {
-    pub fn new(
-        node_ids: Vec<NodeId>,
-        config: &Config,
-        forward_window: u64,
-        verbose: bool,
-        seed: u64,
-    ) -> Self {
+    pub fn new(node_ids: Vec<NodeId>, config: &Config, verbose: bool, seed: u64) -> Self {
         Requests {
             reads: HashMap::new(),
             next_read_id: 0,
@@ -123,9 +103,6 @@ impl Requests {
             park_for: 2 * config.election_timeout_max,
             verbose,
             rng: StdRng::seed_from_u64(seed),
-            forward_window,
-            held_forwards: Vec::new(),
-            last_forward_at: None,
             #[cfg(test)]
             bug: config.injected_bug,
         }
@@ -141,8 +118,7 @@ impl Requests {
     }
 
     /// Client requests, in the order they came: straight from their clients (`hops` 0)
-    /// or forwarded by a server. Those passed on to the same server go in one message,
-    /// now or, under load, when the forward window ends.
+    /// or forwarded by a server. Those passed on to the same server go in one message.
     pub fn client_requests(
         &mut self,
         raft: &mut Raft,
@@ -158,33 +134,15 @@ impl Requests {
         {
             self.route(raft, origin, request, hops, None, now, &mut routed);
         }
-        self.release(routed, now)
+        Self::release(routed)
     }
 
-    /// What to send of what routing made: the bodies at once, and the forwards, after
-    /// those already held, at once or, while the last forward message left less than
-    /// the window ago, when the window since then ends.
-    fn release(&mut self, routed: Routed, now: u64) -> Vec<Outgoing> {
+    /// What to send of what routing made: the bodies, and one forward message per
+    /// server passed to.
+    fn release(routed: Routed) -> Vec<Outgoing> {
         let Routed { mut out, forwards } = routed;
-        self.held_forwards.extend(forwards);
-        if self.held_forwards.is_empty() || self.forwards_due().is_some_and(|due| now < due) {
-            return out;
-        }
-        self.last_forward_at = Some(now);
-        out.extend(forward_messages(std::mem::take(&mut self.held_forwards)));
+        out.extend(forward_messages(forwards));
         out
-    }
-
-    /// When the held forwards may leave: once the window since the last forward
-    /// message ends. None when none is held.
-    fn forwards_due(&self) -> Option<u64> {
-        if self.held_forwards.is_empty() {
-            return None;
-        }
-        Some(
-            self.last_forward_at
-                .map_or(0, |last| last + self.forward_window),
-        )
     }
 
     /// Requests wait as long as two elections may take ([`Raft::election_wait`]); when
@@ -200,21 +158,17 @@ impl Requests {
     }
 
     /// When the held requests need routing again: now, if a leader is known; otherwise
-    /// when the first of them gives up. Or sooner, when held forwards may leave. None
-    /// when none is held.
+    /// when the first of them gives up. None when none is held.
     pub fn parked_due(&self, raft: &Raft, now: u64) -> Option<u64> {
-        let parked = (self.parked.iter().map(|p| p.give_up_at).min()).map(|give_up| {
-            if raft.leader().is_some() {
-                now
-            } else {
-                give_up
-            }
-        });
-        parked.into_iter().chain(self.forwards_due()).min()
+        let give_up = self.parked.iter().map(|p| p.give_up_at).min()?;
+        Some(if raft.leader().is_some() {
+            now
+        } else {
+            give_up
+        })
     }
 
-    /// Routes the held requests again (a leader is known, or their wait is over), and
-    /// sends the held forwards whose window has ended.
+    /// Routes the held requests again: a leader is known, or their wait is over.
     pub fn route_parked(&mut self, raft: &mut Raft, now: u64) -> Vec<Outgoing> {
         let mut routed = Routed::default();
         for parked in std::mem::take(&mut self.parked) {
@@ -237,7 +191,7 @@ impl Requests {
                 );
             }
         }
-        self.release(routed, now)
+        Self::release(routed)
     }
 
     /// Answers the admin requests the core has settled.
@@ -542,9 +496,8 @@ mod tests {
     use crate::raft::{Configuration, Message, Recovered};
     use serde_json::json;
 
-    /// Server n1 of n0..n2, which has heard from leader n0 in term 1, passing
-    /// requests on at most once per `forward_window` ms under load.
-    fn follower(forward_window: u64) -> (Raft, Requests) {
+    /// Server n1 of n0..n2, which has heard from leader n0 in term 1.
+    fn follower() -> (Raft, Requests) {
         let ids: Vec<NodeId> = ["n0", "n1", "n2"].map(String::from).to_vec();
         let config = Config::default();
         let bootstrap = Configuration::with_voters(ids.iter().cloned());
@@ -568,7 +521,7 @@ mod tests {
         };
         raft.step(&"n0".to_string(), heartbeat, 1);
         assert_eq!(raft.leader().map(String::as_str), Some("n0"));
-        (raft, Requests::new(ids, &config, forward_window, false, 1))
+        (raft, Requests::new(ids, &config, false, 1))
     }
 
     fn request(client: &str, msg_id: u64, hops: u32) -> Forward {
@@ -600,7 +553,7 @@ mod tests {
 
     #[test]
     fn a_burst_at_a_follower_goes_to_the_leader_as_one_message_in_order() {
-        let (mut raft, mut requests) = follower(0);
+        let (mut raft, mut requests) = follower();
         let burst = vec![
             request("c1", 1, 0),
             request("c2", 2, 0),
@@ -621,7 +574,7 @@ mod tests {
 
     #[test]
     fn a_lone_request_leaves_at_once() {
-        let (mut raft, mut requests) = follower(0);
+        let (mut raft, mut requests) = follower();
         let out = requests.client_requests(&mut raft, [request("c1", 7, 0)], 2);
         assert_eq!(out.len(), 1);
         assert_eq!(carried(&out[0]), vec![request("c1", 7, 1)]);
@@ -632,7 +585,7 @@ mod tests {
 
     #[test]
     fn requests_out_of_hops_fail_and_the_rest_still_go_together() {
-        let (mut raft, mut requests) = follower(0);
+        let (mut raft, mut requests) = follower();
         let out = requests.client_requests(
             &mut raft,
             [
@@ -664,7 +617,7 @@ mod tests {
             1,
             0,
         );
-        let mut requests = Requests::new(ids, &config, 0, false, 1);
+        let mut requests = Requests::new(ids, &config, false, 1);
         let held =
             requests.client_requests(&mut raft, [request("c1", 1, 0), request("c2", 2, 0)], 1);
         assert!(held.is_empty(), "no leader yet: held, not failed");
@@ -686,47 +639,5 @@ mod tests {
             carried(&out[0]),
             vec![request("c1", 1, 1), request("c2", 2, 1)]
         );
-    }
-
-    #[test]
-    fn under_load_forwards_wait_for_the_window_and_leave_together() {
-        let (mut raft, mut requests) = follower(2);
-        // After a quiet spell a request leaves at once, even with a window.
-        let out = requests.client_requests(&mut raft, [request("c1", 1, 0)], 10);
-        assert_eq!(out.len(), 1);
-        assert_eq!(requests.parked_due(&raft, 10), None);
-        // Within the window of that message, the next ones wait for it to end.
-        assert!((requests.client_requests(&mut raft, [request("c2", 2, 0)], 10)).is_empty());
-        assert!((requests.client_requests(&mut raft, [request("c3", 3, 0)], 11)).is_empty());
-        assert_eq!(requests.parked_due(&raft, 11), Some(12));
-        assert!(requests.route_parked(&mut raft, 11).is_empty(), "not yet");
-        let out = requests.route_parked(&mut raft, 12);
-        assert_eq!(out.len(), 1, "{out:?}");
-        assert_eq!(
-            carried(&out[0]),
-            vec![request("c2", 2, 1), request("c3", 3, 1)]
-        );
-        assert_eq!(requests.parked_due(&raft, 12), None);
-        // A request arriving once the window is over takes the held ones along, first.
-        assert!((requests.client_requests(&mut raft, [request("c4", 4, 0)], 13)).is_empty());
-        let out = requests.client_requests(&mut raft, [request("c5", 5, 0)], 14);
-        assert_eq!(
-            carried(&out[0]),
-            vec![request("c4", 4, 1), request("c5", 5, 1)]
-        );
-        // Errors are not held: a request out of hops fails at once.
-        let out = requests.client_requests(&mut raft, [request("c6", 7, MAX_HOPS)], 14);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].to, "c6");
-    }
-
-    #[test]
-    fn a_request_after_a_quiet_window_is_not_held() {
-        let (mut raft, mut requests) = follower(DEFAULT_FORWARD_WINDOW);
-        for at in [5, 5 + DEFAULT_FORWARD_WINDOW, 20, 40] {
-            let out = requests.client_requests(&mut raft, [request("c1", at, 0)], at);
-            assert_eq!(out.len(), 1, "at {at}: {out:?}");
-            assert_eq!(requests.parked_due(&raft, at), None);
-        }
     }
 }

@@ -36,7 +36,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::node::requests::{Outgoing, Requests, DEFAULT_FORWARD_WINDOW};
+use crate::node::requests::{Outgoing, Requests};
 use crate::node::state_machine::StateMachine;
 use crate::protocol::{self, Forward, Inbound};
 use crate::raft::{
@@ -281,13 +281,7 @@ impl Simulation {
             self.now,
         );
         Server {
-            requests: Requests::new(
-                self.ids.clone(),
-                &self.config,
-                DEFAULT_FORWARD_WINDOW,
-                false,
-                self.rng.gen(),
-            ),
+            requests: Requests::new(self.ids.clone(), &self.config, false, self.rng.gen()),
             machine: StateMachine::new(
                 id.clone(),
                 self.bootstrap.clone(),
