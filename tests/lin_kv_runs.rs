@@ -6,71 +6,29 @@
 //! processes with 1-second client timeouts, and two at once on a small machine would
 //! measure the machine rather than the node.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Mutex;
 
 use serde_json::Value;
 
+#[path = "../maelstrom/tests/common/run.rs"]
+mod run;
+use run::{assert_valid_and_busy, busy, lin_kv, raft_ng, results, workdir};
+
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn harness() -> PathBuf {
-    let node = PathBuf::from(env!("CARGO_BIN_EXE_raft-ng"));
-    let harness = node.with_file_name("harness");
-    assert!(
-        harness.exists(),
-        "{} is missing: run `cargo build --release --workspace` first",
-        harness.display()
-    );
-    harness
-}
-
-/// Runs one test, asserts from its results.json that it was valid, and returns them.
-fn run_valid(name: &str, args: &[&str]) -> Value {
+/// Runs one test of raft-ng with runner flags `args`, asserts from its results.json
+/// that it was valid and busy, and returns them.
+fn run_valid(name: &str, args: &str) -> Value {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = std::env::temp_dir().join(format!("raft-ng-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let output = Command::new(harness())
-        .current_dir(&dir)
-        .args([
-            "test",
-            "-w",
-            "lin-kv",
-            "--bin",
-            env!("CARGO_BIN_EXE_raft-ng"),
-        ])
-        .args(args)
-        .output()
-        .expect("run harness");
-    let summary = String::from_utf8_lossy(&output.stdout);
-    eprintln!("{name}:\n{summary}");
-    let results_path = dir.join("store/latest/results.json");
-    let results: Value = std::fs::read_to_string(&results_path)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "{name}: no results ({}); stderr:\n{}",
-                results_path.display(),
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
-    assert_eq!(
-        results["valid?"],
-        Value::Bool(true),
-        "{name} was not valid; store kept at {}",
-        dir.display()
-    );
-    assert_eq!(output.status.code(), Some(0), "{name}: exit code");
-    let ok = results["stats"]["ok-count"].as_u64().unwrap_or(0);
-    assert!(ok > 100, "{name}: only {ok} operations succeeded");
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = workdir("raft-ng", name);
+    let run = lin_kv(&dir, &raft_ng(), args);
+    let results = results(&dir);
+    assert_valid_and_busy(name, &run, &results);
     results
 }
 
 /// 2n clients at 100 ops/s for `seconds`, under `nemesis` every `interval` seconds.
-fn lin_kv(
+fn lin_kv_under(
     name: &str,
     nodes: &str,
     seconds: &str,
@@ -79,28 +37,16 @@ fn lin_kv(
     seed: &str,
     durable: bool,
 ) -> Value {
-    let mut args = vec![
-        "--node-count",
-        nodes,
-        "--concurrency",
-        "2n",
-        "--rate",
-        "100",
-        "--time-limit",
-        seconds,
-        "--nemesis",
-        nemesis,
-        "--nemesis-interval",
-        interval,
-        "--seed",
-        seed,
-    ];
+    let mut args = format!(
+        "{} --nemesis {nemesis} --nemesis-interval {interval}",
+        busy(nodes, seconds, seed)
+    );
     if durable {
-        args.push("--node-data-dir");
+        args += " --node-data-dir";
     }
     if nemesis.contains("membership") {
         // Two servers start outside the cluster, so that it can grow to five.
-        args.extend(["--", "--initial-voters", "3"]);
+        args += " -- --initial-voters 3";
     }
     run_valid(name, &args)
 }
@@ -121,12 +67,12 @@ fn assert_membership_changed(name: &str, results: &Value) {
 
 #[test]
 fn three_nodes_with_partitions() {
-    lin_kv("3-partition", "3", "20", "partition", "2", "3", false);
+    lin_kv_under("3-partition", "3", "20", "partition", "2", "3", false);
 }
 
 #[test]
 fn five_nodes_with_partitions() {
-    lin_kv("5-partition", "5", "30", "partition", "3", "5", false);
+    lin_kv_under("5-partition", "5", "30", "partition", "3", "5", false);
 }
 
 /// Maelstrom's Raft chapter runs with latency. At 100 ms each way a round trip (200 ms)
@@ -134,47 +80,36 @@ fn five_nodes_with_partitions() {
 /// flag given.
 #[test]
 fn five_nodes_with_100_ms_latency() {
-    let args = [
-        "--node-count",
-        "5",
-        "--concurrency",
-        "2n",
-        "--rate",
-        "100",
-        "--time-limit",
-        "20",
-        "--latency",
-        "100",
-        "--seed",
-        "5",
-    ];
-    run_valid("5-latency-100", &args);
+    run_valid(
+        "5-latency-100",
+        &format!("{} --latency 100", busy("5", "20", "5")),
+    );
 }
 
 #[test]
 fn five_durable_nodes_killed_and_restarted() {
-    lin_kv("5-kill", "5", "30", "kill", "3", "7", true);
+    lin_kv_under("5-kill", "5", "30", "kill", "3", "7", true);
 }
 
 #[test]
 fn five_durable_nodes_paused_and_resumed() {
-    lin_kv("5-pause", "5", "30", "pause", "3", "11", true);
+    lin_kv_under("5-pause", "5", "30", "pause", "3", "11", true);
 }
 
 #[test]
 fn five_durable_nodes_under_partitions_kills_and_pauses() {
-    lin_kv("5-all", "5", "30", "partition,kill,pause", "2", "13", true);
+    lin_kv_under("5-all", "5", "30", "partition,kill,pause", "2", "13", true);
 }
 
 #[test]
 fn five_nodes_under_membership_changes() {
-    let results = lin_kv("5-membership", "5", "30", "membership", "2", "17", false);
+    let results = lin_kv_under("5-membership", "5", "30", "membership", "2", "17", false);
     assert_membership_changed("5-membership", &results);
 }
 
 #[test]
 fn five_durable_nodes_under_membership_changes_partitions_and_kills() {
-    let results = lin_kv(
+    let results = lin_kv_under(
         "5-membership-all",
         "5",
         "30",

@@ -3,28 +3,25 @@
 //! the runner's own rules (`--nemesis kill` needs `--node-data-dir`). Runs use the
 //! fixture nodes in `fixtures/`, each in its own working directory.
 
-use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 
 mod common;
-use common::{fixture, harness, latest, results, Workdir};
+use common::{fixture, harness, history, latest, read_latest, results, Finished, Workdir};
 
 fn workdir(test: &str) -> Workdir {
     common::workdir("harness-cli", test)
 }
 
-fn jepsen_log(dir: &Path) -> String {
-    fs::read_to_string(latest(dir).join("jepsen.log")).expect("jepsen.log")
-}
-
-fn history_lines(dir: &Path) -> usize {
-    fs::read_to_string(latest(dir).join("history.jsonl"))
-        .expect("history.jsonl")
-        .lines()
-        .count()
+/// `harness test --bin fixtures/single-leader-kv.py <args>` in `dir`, with the workload
+/// left to its default; `args` are split at white space.
+fn test_single_leader(dir: &Path, args: &str) -> Finished {
+    let node = fixture("single-leader-kv.py");
+    let mut all = vec!["test", "--bin", &node];
+    all.extend(args.split_whitespace());
+    harness(dir, &all)
 }
 
 /// jepsen.log lines logging one message as `send {...}` or `recv {...}`, parsed.
@@ -119,7 +116,7 @@ fn bad_arguments_exit_254_and_say_what_is_wrong() {
     for (extra, expected) in cases {
         let mut args = base.to_vec();
         args.extend_from_slice(extra);
-        let run = harness(&dir.0, &args);
+        let run = harness(&dir, &args);
         assert_eq!(run.code, 254, "{extra:?}");
         for text in *expected {
             assert!(
@@ -129,19 +126,19 @@ fn bad_arguments_exit_254_and_say_what_is_wrong() {
             );
         }
     }
-    let run = harness(&dir.0, &["test"]);
+    let run = harness(&dir, &["test"]);
     assert_eq!(run.code, 254);
     assert!(run.stderr.contains("--bin <FILE>"), "{}", run.stderr);
-    let run = harness(&dir.0, &[]);
+    let run = harness(&dir, &[]);
     assert_eq!(run.code, 254, "no command is a mistake, as in Maelstrom");
     assert!(run.stderr.contains("Usage: harness"), "{}", run.stderr);
-    assert!(!dir.0.join("store").exists(), "bad arguments start no run");
+    assert!(!dir.join("store").exists(), "bad arguments start no run");
 }
 
 #[test]
 fn help_lists_maelstrom_flags_and_exits_0() {
     let dir = workdir("help");
-    let run = harness(&dir.0, &["test", "--help"]);
+    let run = harness(&dir, &["test", "--help"]);
     assert_eq!(run.code, 0);
     for flag in [
         "-w, --workload",
@@ -174,7 +171,7 @@ fn help_lists_maelstrom_flags_and_exits_0() {
             run.stdout
         );
     }
-    let run = harness(&dir.0, &["--help"]);
+    let run = harness(&dir, &["--help"]);
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("check"), "{}", run.stdout);
 }
@@ -185,25 +182,9 @@ fn help_lists_maelstrom_flags_and_exits_0() {
 #[test]
 fn workload_defaults_to_lin_kv_with_named_nodes_and_logged_sends() {
     let dir = workdir("defaults");
-    let node = fixture("single-leader-kv.py");
-    let run = harness(
-        &dir.0,
-        &[
-            "test",
-            "--bin",
-            &node,
-            "--nodes",
-            "s1,s2",
-            "--node",
-            "s3",
-            "--rate",
-            "60",
-            "--time-limit",
-            "3",
-            "--seed",
-            "31",
-            "--log-net-send",
-        ],
+    let run = test_single_leader(
+        &dir,
+        "--nodes s1,s2 --node s3 --rate 60 --time-limit 3 --seed 31 --log-net-send",
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
@@ -212,12 +193,12 @@ fn workload_defaults_to_lin_kv_with_named_nodes_and_logged_sends() {
         run.stderr
     );
     for id in ["s1", "s2", "s3"] {
-        assert!(latest(&dir.0)
+        assert!(latest(&dir)
             .join("node-logs")
             .join(format!("{id}.log"))
             .exists());
     }
-    let log = jepsen_log(&dir.0);
+    let log = read_latest(&dir, "jepsen.log");
     let sent = logged_messages(&log, "send");
     let init = sent
         .iter()
@@ -238,9 +219,9 @@ fn workload_defaults_to_lin_kv_with_named_nodes_and_logged_sends() {
     );
     assert!(run.stderr.contains("harness: send {"), "also on stderr");
 
-    let history = latest(&dir.0).join("history.jsonl");
+    let history = latest(&dir).join("history.jsonl");
     let check = harness(
-        &dir.0,
+        &dir,
         &["check", history.to_str().unwrap(), "--check-budget", "5"],
     );
     assert_eq!(check.code, 0, "{}", check.stderr);
@@ -257,26 +238,10 @@ fn workload_defaults_to_lin_kv_with_named_nodes_and_logged_sends() {
 #[test]
 fn rate_zero_runs_the_time_limit_without_operations() {
     let dir = workdir("rate-zero");
-    let node = fixture("single-leader-kv.py");
-    let run = harness(
-        &dir.0,
-        &[
-            "test",
-            "--bin",
-            &node,
-            "--node-count",
-            "3",
-            "--rate",
-            "0",
-            "--time-limit",
-            "3",
-            "--nemesis",
-            "partition",
-            "--nemesis-interval",
-            "0.5",
-            "--seed",
-            "32",
-        ],
+    let run = test_single_leader(
+        &dir,
+        "--node-count 3 --rate 0 --time-limit 3 --nemesis partition --nemesis-interval 0.5 \
+         --seed 32",
     );
     assert_eq!(run.code, 0, "an empty run is valid: {}", run.stdout);
     assert!(run.took >= Duration::from_secs(3), "lasts the time limit");
@@ -285,12 +250,12 @@ fn rate_zero_runs_the_time_limit_without_operations() {
         "{}",
         run.stdout
     );
-    assert_eq!(history_lines(&dir.0), 0);
-    let results = results(&dir.0);
+    assert_eq!(history(&dir).len(), 0);
+    let results = results(&dir);
     assert_eq!(results["stats"]["count"], 0);
     assert!(results.get("error").is_none(), "no crash: {results}");
     assert_eq!(results["stats"]["valid?"], true, "{results}");
-    let nemesis = fs::read_to_string(latest(&dir.0).join("nemesis.jsonl")).unwrap();
+    let nemesis = read_latest(&dir, "nemesis.jsonl");
     assert!(
         nemesis.contains("partition-start"),
         "the nemesis runs meanwhile: {nemesis}"
@@ -304,28 +269,17 @@ fn rate_zero_runs_the_time_limit_without_operations() {
 /// `total` cannot be met while 0 always is. `--log-net-recv` alone logs deliveries.
 #[test]
 fn availability_goal_decides_validity_and_deliveries_are_logged() {
-    let node = fixture("single-leader-kv.py");
-    let flags = |availability: &'static str| {
-        vec![
-            "test".to_string(),
-            "--bin".into(),
-            node.clone(),
-            "--node-count".into(),
-            "3".into(),
-            "--rate".into(),
-            "40".into(),
-            "--time-limit".into(),
-            "2".into(),
-            "--seed".into(),
-            "33".into(),
-            "--availability".into(),
-            availability.into(),
-            "--log-net-recv".into(),
-        ]
+    let with_availability = |dir: &Path, availability: &str| {
+        test_single_leader(
+            dir,
+            &format!(
+                "--node-count 3 --rate 40 --time-limit 2 --seed 33 --availability {availability} \
+                 --log-net-recv"
+            ),
+        )
     };
     let dir = workdir("availability-total");
-    let args = flags("total");
-    let run = harness(&dir.0, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = with_availability(&dir, "total");
     assert_eq!(run.code, 1, "a failed cas misses total availability");
     assert!(run.stdout.starts_with("verdict: invalid"), "{}", run.stdout);
     assert!(
@@ -333,14 +287,14 @@ fn availability_goal_decides_validity_and_deliveries_are_logged() {
         "{}",
         run.stderr
     );
-    let stored = results(&dir.0);
+    let stored = results(&dir);
     assert_eq!(stored["availability"]["valid?"], false, "{stored}");
     assert_eq!(stored["valid?"], false, "{stored}");
     assert_eq!(
         stored["workload"]["valid?"], true,
         "linearizable all the same"
     );
-    let log = jepsen_log(&dir.0);
+    let log = read_latest(&dir, "jepsen.log");
     let received = logged_messages(&log, "recv");
     assert!(
         received
@@ -360,8 +314,7 @@ fn availability_goal_decides_validity_and_deliveries_are_logged() {
     );
 
     let dir = workdir("availability-zero");
-    let args = flags("0");
-    let run = harness(&dir.0, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = with_availability(&dir, "0");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(results(&dir.0)["availability"]["valid?"], true);
+    assert_eq!(results(&dir)["availability"]["valid?"], true);
 }

@@ -3,69 +3,13 @@
 //! difference visible: message validation, delivery order, start-up, the first
 //! partition and the end of a run. Each runs the built harness in a fresh directory.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use serde_json::Value;
 
-use common::HARNESS;
-
 mod common;
-use common::Workdir;
+use common::{history, nemesis_events, node_log, run_fixture, Workdir};
 
 fn workdir(test: &str) -> Workdir {
     common::workdir("fidelity", test)
-}
-
-struct Finished {
-    code: i32,
-    stderr: String,
-}
-
-/// `harness test -w lin-kv --bin fixtures/<node> <args>` in `dir`.
-fn lin_kv(dir: &Workdir, node: &str, args: &[&str]) -> Finished {
-    let bin = format!("{}/fixtures/{node}", env!("CARGO_MANIFEST_DIR"));
-    let output = Command::new(HARNESS)
-        .args(["test", "-w", "lin-kv", "--bin", &bin])
-        .args(args)
-        .current_dir(&dir.0)
-        .output()
-        .expect("running the harness");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    eprintln!(
-        "harness {args:?} -> {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}",
-        output.status
-    );
-    Finished {
-        code: output.status.code().expect("the harness exits normally"),
-        stderr,
-    }
-}
-
-fn store(dir: &Workdir) -> PathBuf {
-    dir.0.join("store").join("latest")
-}
-
-fn json_lines(path: &Path) -> Vec<Value> {
-    fs::read_to_string(path)
-        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON line"))
-        .collect()
-}
-
-fn history(dir: &Workdir) -> Vec<Value> {
-    json_lines(&store(dir).join("history.jsonl"))
-}
-
-fn nemesis(dir: &Workdir) -> Vec<Value> {
-    json_lines(&store(dir).join("nemesis.jsonl"))
-}
-
-fn node_log(dir: &Workdir, node: &str) -> String {
-    fs::read_to_string(store(dir).join("node-logs").join(format!("{node}.log"))).unwrap()
 }
 
 fn time(event: &Value) -> u64 {
@@ -97,22 +41,10 @@ fn median(mut values: Vec<f64>) -> f64 {
 #[test]
 fn a_message_from_an_unknown_src_crashes_the_run_naming_node_and_message() {
     let dir = workdir("bad-src");
-    let run = lin_kv(
+    let run = run_fixture(
         &dir,
         "probe-kv.py",
-        &[
-            "--node-count",
-            "3",
-            "--rate",
-            "20",
-            "--time-limit",
-            "3",
-            "--seed",
-            "1",
-            "--",
-            "--reply-src",
-            "x9",
-        ],
+        "--node-count 3 --rate 20 --time-limit 3 --seed 1 -- --reply-src x9",
     );
     // Maelstrom would stop reading n0 and every operation would time out; here the run
     // stops at once and says why.
@@ -130,19 +62,10 @@ fn forwarding_under_a_client_id_stays_legal() {
     let dir = workdir("forward");
     // probe-kv's followers forward each request to n0 under the client's id, and n0
     // answers the client directly.
-    let run = lin_kv(
+    let run = run_fixture(
         &dir,
         "probe-kv.py",
-        &[
-            "--node-count",
-            "3",
-            "--rate",
-            "30",
-            "--time-limit",
-            "3",
-            "--seed",
-            "2",
-        ],
+        "--node-count 3 --rate 30 --time-limit 3 --seed 2",
     );
     assert_eq!(run.code, 0);
     let history = history(&dir);
@@ -159,22 +82,10 @@ fn forwarding_under_a_client_id_stays_legal() {
 #[test]
 fn bodies_without_a_type_pass_between_nodes() {
     let dir = workdir("no-type");
-    let run = lin_kv(
+    let run = run_fixture(
         &dir,
         "probe-kv.py",
-        &[
-            "--node-count",
-            "3",
-            "--rate",
-            "30",
-            "--time-limit",
-            "2",
-            "--seed",
-            "3",
-            "--",
-            "--note-next",
-            "--untyped-notes",
-        ],
+        "--node-count 3 --rate 30 --time-limit 2 --seed 3 -- --note-next --untyped-notes",
     );
     assert_eq!(run.code, 0);
     for (node, predecessor) in [("n0", "n2"), ("n1", "n0"), ("n2", "n1")] {
@@ -193,26 +104,14 @@ fn the_first_partition_starts_at_once() {
     let dir = workdir("first-partition");
     // With a 10 s interval a first partition drawn like the later gaps would mostly come
     // after this whole run; Jepsen's stagger issues it at once.
-    let run = lin_kv(
+    let run = run_fixture(
         &dir,
         "single-leader-kv.py",
-        &[
-            "--node-count",
-            "3",
-            "--rate",
-            "30",
-            "--time-limit",
-            "3",
-            "--seed",
-            "4",
-            "--nemesis",
-            "partition",
-            "--nemesis-interval",
-            "10",
-        ],
+        "--node-count 3 --rate 30 --time-limit 3 --seed 4 --nemesis partition \
+         --nemesis-interval 10",
     );
     assert_eq!(run.code, 0);
-    let events = nemesis(&dir);
+    let events = nemesis_events(&dir);
     let first = events.first().expect("a nemesis event");
     assert_eq!(first["type"], "partition-start", "{events:?}");
     let workload_start = time(&history(&dir)[0]);
@@ -232,23 +131,13 @@ fn a_client_request_waits_behind_a_peer_message_at_the_head_of_the_queue() {
     // would be answered in about a millisecond.
     let median_latency = |latency: &str, seed: &str| {
         let dir = workdir(&format!("head-of-line-{latency}"));
-        let run = lin_kv(
+        let run = run_fixture(
             &dir,
             "probe-kv.py",
-            &[
-                "--node-count",
-                "3",
-                "--rate",
-                "60",
-                "--time-limit",
-                "3",
-                "--latency",
-                latency,
-                "--seed",
-                seed,
-                "--",
-                "--note-next",
-            ],
+            &format!(
+                "--node-count 3 --rate 60 --time-limit 3 --latency {latency} --seed {seed} -- \
+                 --note-next"
+            ),
         );
         assert_eq!(run.code, 0);
         median(latencies_ms(&history(&dir)))
@@ -271,21 +160,10 @@ fn no_start_up_message_is_dropped() {
     // probe-kv --hello greets every peer on init, before answering it. The runner inits
     // nodes one after another, so the peers not yet initialised hear n0's hello before
     // their own init; a network that held messages until init_ok would lose them.
-    let run = lin_kv(
+    let run = run_fixture(
         &dir,
         "probe-kv.py",
-        &[
-            "--node-count",
-            "5",
-            "--rate",
-            "20",
-            "--time-limit",
-            "1",
-            "--seed",
-            "6",
-            "--",
-            "--hello",
-        ],
+        "--node-count 5 --rate 20 --time-limit 1 --seed 6 -- --hello",
     );
     // The verdict of so short a run is beside the point; the run must not crash.
     assert!(matches!(run.code, 0 | 1), "exit {}", run.code);
@@ -314,26 +192,14 @@ fn operations_in_flight_at_the_time_limit_finish_under_the_partition_in_force() 
     // limit. single-leader-kv's followers forward to n0 and relay its answers: across
     // the cut, their clients wait out the 1 s timeout, so some are still waiting at the
     // time limit.
-    let run = lin_kv(
+    let run = run_fixture(
         &dir,
         "single-leader-kv.py",
-        &[
-            "--node-count",
-            "5",
-            "--rate",
-            "50",
-            "--time-limit",
-            "3",
-            "--seed",
-            "7",
-            "--nemesis",
-            "partition",
-            "--nemesis-interval",
-            "100",
-        ],
+        "--node-count 5 --rate 50 --time-limit 3 --seed 7 --nemesis partition \
+         --nemesis-interval 100",
     );
     assert_eq!(run.code, 0);
-    let events = nemesis(&dir);
+    let events = nemesis_events(&dir);
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["partition-start", "heal"], "{events:?}");
     assert_ne!(

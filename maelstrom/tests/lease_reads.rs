@@ -8,54 +8,23 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{harness, results, workdir};
-
-fn node() -> PathBuf {
-    let node = PathBuf::from(common::HARNESS).with_file_name("raft-ng");
-    assert!(
-        node.exists(),
-        "{} is missing: run `cargo build --release --workspace` first",
-        node.display()
-    );
-    node
-}
+use common::{assert_valid_and_busy, busy, lin_kv, raft_ng, results, workdir};
 
 /// 5 nodes, 2n clients at 100 ops/s for 20 s, under `nemesis` every 2 s, reading
-/// under leases; asserts the run was valid and got work done.
+/// under leases; asserts the run was valid and got reads done.
 fn lease_run(test: &str, nemesis: &str, durable: bool) {
     let dir = workdir("lease-reads", test);
-    let node = node();
-    let mut args = vec![
-        "test",
-        "-w",
-        "lin-kv",
-        "--bin",
-        node.to_str().expect("a UTF-8 path"),
-        "--node-count",
-        "5",
-        "--concurrency",
-        "2n",
-        "--rate",
-        "100",
-        "--time-limit",
-        "20",
-        "--nemesis",
-        nemesis,
-        "--nemesis-interval",
-        "2",
-        "--seed",
-        "12",
-    ];
-    if durable {
-        args.push("--node-data-dir");
-    }
-    args.extend(["--", "--read-mode", "lease"]);
-    let finished = harness(&dir, &args);
+    let data_dir = if durable { "--node-data-dir" } else { "" };
+    let run = lin_kv(
+        &dir,
+        &raft_ng(),
+        &format!(
+            "{} --nemesis {nemesis} --nemesis-interval 2 {data_dir} -- --read-mode lease",
+            busy("5", "20", "12")
+        ),
+    );
     let results = results(&dir);
-    assert_eq!(results["valid?"], true, "{test}: not valid");
-    assert_eq!(finished.code, 0, "{test}: exit code");
+    assert_valid_and_busy(test, &run, &results);
     let reads = &results["stats"]["by-f"]["read"];
     let ok_reads = reads["ok-count"].as_u64().unwrap_or(0);
     assert!(ok_reads > 100, "{test}: only {ok_reads} reads ok: {reads}");

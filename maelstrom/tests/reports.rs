@@ -4,67 +4,26 @@
 //! Each test runs the built binary in its own fresh working directory.
 
 use std::fs;
-use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 mod common;
-use common::{fixture, harness, Finished, Workdir};
+use common::{harness, history, latest, read_latest, results, run_fixture, Workdir};
 
-impl Workdir {
-    fn new(test: &str) -> Workdir {
-        common::workdir("harness-reports", test)
-    }
-
-    fn latest(&self, file: &str) -> PathBuf {
-        self.0.join("store").join("latest").join(file)
-    }
-
-    fn read(&self, file: &str) -> String {
-        fs::read_to_string(self.latest(file)).unwrap_or_else(|error| panic!("{file}: {error}"))
-    }
-
-    fn results(&self) -> Value {
-        serde_json::from_str(&self.read("results.json")).expect("results.json is JSON")
-    }
-}
-
-/// Three nodes of a fixture at 50 ops/s for `seconds`.
-fn run_fixture(dir: &Path, node: &str, seconds: &str, seed: &str) -> Finished {
-    let bin = fixture(node);
-    harness(
-        dir,
-        &[
-            "test",
-            "-w",
-            "lin-kv",
-            "--bin",
-            &bin,
-            "--node-count",
-            "3",
-            "--rate",
-            "50",
-            "--time-limit",
-            seconds,
-            "--seed",
-            seed,
-        ],
-    )
-}
-
-fn history_events(dir: &Workdir) -> Vec<Value> {
-    dir.read("history.jsonl")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("an event"))
-        .collect()
+fn workdir(test: &str) -> Workdir {
+    common::workdir("harness-reports", test)
 }
 
 #[test]
 fn an_invalid_run_says_why_in_its_summary_log_and_timeline() {
-    let dir = Workdir::new("invalid");
-    let run = run_fixture(&dir.0, "broken-kv.py", "5", "11");
+    let dir = workdir("invalid");
+    let run = run_fixture(
+        &dir,
+        "broken-kv.py",
+        "--node-count 3 --rate 50 --time-limit 5 --seed 11",
+    );
     assert_eq!(run.code, 1);
-    let results = dir.results();
+    let results = results(&dir);
     assert_eq!(results["valid?"], false);
 
     // The workload section as Jepsen's independent checker writes it.
@@ -105,7 +64,7 @@ fn an_invalid_run_says_why_in_its_summary_log_and_timeline() {
     assert!(stdout.find(&reason_line).unwrap() < stdout.find("\nops: ").unwrap());
 
     // jepsen.log has the same lines, as errors.
-    let log = dir.read("jepsen.log");
+    let log = read_latest(&dir, "jepsen.log");
     let logged = log
         .lines()
         .find(|line| line.contains(&reason_line))
@@ -114,7 +73,7 @@ fn an_invalid_run_says_why_in_its_summary_log_and_timeline() {
     assert!(log.contains(failed_line.trim_start()));
 
     // timeline.html opens with the keys and links each to its failed operation.
-    let html = dir.read("timeline.html");
+    let html = read_latest(&dir, "timeline.html");
     let list = html
         .find("<div class=\"anomalies\">")
         .expect("the anomaly list");
@@ -131,18 +90,22 @@ fn an_invalid_run_says_why_in_its_summary_log_and_timeline() {
     assert!(html.contains(reason), "no reason in timeline.html");
 
     // harness check agrees, and says why too.
-    let history = dir.latest("history.jsonl");
-    let check = harness(&dir.0, &["check", history.to_str().unwrap()]);
+    let history = latest(&dir).join("history.jsonl");
+    let check = harness(&dir, &["check", history.to_str().unwrap()]);
     assert_eq!(check.code, 1);
     assert!(check.stdout.contains(&reason_line));
 }
 
 #[test]
 fn results_have_maelstroms_sections_and_a_lamport_diagram() {
-    let dir = Workdir::new("sections");
-    let run = run_fixture(&dir.0, "single-leader-kv.py", "3", "5");
+    let dir = workdir("sections");
+    let run = run_fixture(
+        &dir,
+        "single-leader-kv.py",
+        "--node-count 3 --rate 50 --time-limit 3 --seed 5",
+    );
     assert_eq!(run.code, 0);
-    let results = dir.results();
+    let results = results(&dir);
     assert_eq!(results["valid?"], true);
     for section in [
         "workload",
@@ -171,7 +134,7 @@ fn results_have_maelstroms_sections_and_a_lamport_diagram() {
     }
 
     // Availability is ok completions over invocations.
-    let events = history_events(&dir);
+    let events = history(&dir);
     let count = |kind: &str| events.iter().filter(|event| event["type"] == kind).count();
     let expected = count("ok") as f64 / count("invoke") as f64;
     let fraction = results["availability"]["ok-fraction"].as_f64().unwrap();
@@ -182,7 +145,7 @@ fn results_have_maelstroms_sections_and_a_lamport_diagram() {
 
     // messages.svg: every client request is an arrow from its client to its node, and
     // the followers forward to the leader, node to node; init is left out.
-    let svg = dir.read("messages.svg");
+    let svg = read_latest(&dir, "messages.svg");
     assert!(svg.starts_with("<?xml") && svg.trim_end().ends_with("</svg>"));
     let arrows = svg.matches("<g class=\"arrow\">").count();
     assert!(
@@ -222,11 +185,11 @@ const FOREIGN_HISTORY: &str = r#"{"process":0,"type":"invoke","f":"write","key":
 
 #[test]
 fn check_takes_foreign_histories_and_refuses_malformed_ones_by_line() {
-    let dir = Workdir::new("check");
+    let dir = workdir("check");
     let path = dir.0.join("history.jsonl");
     let check = |text: &str| {
         fs::write(&path, text).unwrap();
-        harness(&dir.0, &["check", path.to_str().unwrap()])
+        harness(&dir, &["check", path.to_str().unwrap()])
     };
 
     let valid = check(FOREIGN_HISTORY);

@@ -10,71 +10,31 @@
 
 mod common;
 
-use std::fs;
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use common::{harness, latest, results, workdir};
+use common::{assert_valid_and_busy, busy, lin_kv, node_logs, raft_ng, results, workdir};
 use serde_json::Value;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn node() -> PathBuf {
-    let node = Path::new(common::HARNESS).with_file_name("raft-ng");
-    assert!(
-        node.exists(),
-        "{} is missing: run `cargo build --release --workspace` first",
-        node.display()
-    );
-    node
-}
-
-/// A run of 2n clients at 100 ops/s, nodes snapshotting every 50 entries, under
-/// `nemesis`; asserts it was valid and returns its results and the nodes' logs.
-fn snapshotting_run(test: &str, nodes: &str, nemesis: &str, extra: &[&str]) -> (Value, String) {
+/// A run of 5 nodes, 2n clients at 100 ops/s, nodes snapshotting every 50 entries,
+/// under `nemesis`, with runner flags `extra` and node flags `node_extra`; asserts it
+/// was valid and returns its results and the nodes' logs.
+fn snapshotting_run(test: &str, nemesis: &str, extra: &str, node_extra: &str) -> (Value, String) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let dir = workdir("snapshots", test);
-    let node = node();
-    let mut args = vec![
-        "test",
-        "-w",
-        "lin-kv",
-        "--bin",
-        node.to_str().unwrap(),
-        "--node-count",
-        nodes,
-        "--concurrency",
-        "2n",
-        "--rate",
-        "100",
-        "--time-limit",
-        "20",
-        "--nemesis",
-        nemesis,
-        "--nemesis-interval",
-        "3",
-        "--seed",
-        "7",
-    ];
-    args.extend(extra);
-    let node_args = ["--", "--snapshot-entries", "50"];
-    let node_args: Vec<&str> = if extra.contains(&"--") {
-        node_args[1..].to_vec()
-    } else {
-        node_args.to_vec()
-    };
-    args.extend(node_args);
-    let run = harness(&dir, &args);
+    let run = lin_kv(
+        &dir,
+        &raft_ng(),
+        &format!(
+            "{} --nemesis {nemesis} --nemesis-interval 3 {extra} \
+             -- --snapshot-entries 50 {node_extra}",
+            busy("5", "20", "7")
+        ),
+    );
     let results = results(&dir);
-    assert_eq!(results["valid?"], Value::Bool(true), "{test}: not valid");
-    assert_eq!(run.code, 0, "{test}: exit code");
-    let ok = results["stats"]["ok-count"].as_u64().unwrap_or(0);
-    assert!(ok > 100, "{test}: only {ok} operations succeeded");
-    let mut logs = String::new();
-    for log in fs::read_dir(latest(&dir).join("node-logs")).unwrap() {
-        logs += &fs::read_to_string(log.unwrap().path()).unwrap();
-    }
-    (results, logs)
+    assert_valid_and_busy(test, &run, &results);
+    (results, node_logs(&dir))
 }
 
 /// How many snapshots the nodes installed from a leader, by what they logged.
@@ -84,13 +44,13 @@ fn installs(logs: &str) -> usize {
 
 #[test]
 fn partitions_with_frequent_snapshots_stay_valid() {
-    let (_, logs) = snapshotting_run("partition", "5", "partition", &[]);
+    let (_, logs) = snapshotting_run("partition", "partition", "", "");
     eprintln!("partition run: {} snapshots installed", installs(&logs));
 }
 
 #[test]
 fn pauses_with_frequent_snapshots_stay_valid() {
-    let (_, logs) = snapshotting_run("pause", "5", "pause", &[]);
+    let (_, logs) = snapshotting_run("pause", "pause", "", "");
     eprintln!("pause run: {} snapshots installed", installs(&logs));
 }
 
@@ -99,12 +59,7 @@ fn pauses_with_frequent_snapshots_stay_valid() {
 /// from its snapshot.
 #[test]
 fn a_server_joining_after_compaction_catches_up_by_snapshot() {
-    let (results, logs) = snapshotting_run(
-        "membership",
-        "5",
-        "membership",
-        &["--", "--initial-voters", "3"],
-    );
+    let (results, logs) = snapshotting_run("membership", "membership", "", "--initial-voters 3");
     let membership = &results["membership"];
     assert_eq!(membership["voters-seen"]["max"], 5, "{membership}");
     let joined = ["n3", "n4"].iter().any(|id| {
@@ -121,7 +76,7 @@ fn a_server_joining_after_compaction_catches_up_by_snapshot() {
 /// Kills need data directories: nodes restart from FileStorage's snapshot files.
 #[test]
 fn kills_with_frequent_snapshots_stay_valid() {
-    let (_, logs) = snapshotting_run("kill", "5", "kill", &["--node-data-dir"]);
+    let (_, logs) = snapshotting_run("kill", "kill", "--node-data-dir", "");
     let restarts_from_snapshot = logs
         .lines()
         .filter(|l| l.contains("starting at term") && !l.contains("a snapshot up to 0 "))

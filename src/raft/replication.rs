@@ -157,19 +157,21 @@ impl Raft {
         election_timeout: u64,
         now: u64,
     ) {
-        let reject = |s: &Self, hint_index, hint_term| Message::AppendEntriesResponse {
-            term: s.term,
-            success: false,
-            match_index: 0,
-            rejected_index: prev_log_index,
-            hint_index,
-            hint_term,
-            read_seq,
-            sent_at,
-        };
+        // A refusal of the entries after `rejected_index`, with where to try next.
+        let reject =
+            |s: &Self, rejected_index, hint_index, hint_term| Message::AppendEntriesResponse {
+                term: s.term,
+                success: false,
+                match_index: 0,
+                rejected_index,
+                hint_index,
+                hint_term,
+                read_seq,
+                sent_at,
+            };
         if term < self.term {
             // Tell the stale leader about the newer term.
-            let reply = reject(self, 0, None);
+            let reply = reject(self, prev_log_index, 0, None);
             self.send_reply(from, reply);
             return;
         }
@@ -186,21 +188,11 @@ impl Raft {
         } else {
             (prev_log_index, prev_log_term, entries)
         };
-        let reject = |s: &Self, hint_index, hint_term| Message::AppendEntriesResponse {
-            term: s.term,
-            success: false,
-            match_index: 0,
-            rejected_index: prev_log_index,
-            hint_index,
-            hint_term,
-            read_seq,
-            sent_at,
-        };
         let reply = match self.log.term_at(prev_log_index) {
-            None => reject(self, self.log.last_index() + 1, None),
+            None => reject(self, prev_log_index, self.log.last_index() + 1, None),
             Some(t) if t != prev_log_term => {
                 let hint = self.log.first_index_of_term_at(prev_log_index);
-                reject(self, hint, Some(t))
+                reject(self, prev_log_index, hint, Some(t))
             }
             Some(_) => {
                 let last_new = prev_log_index + entries.len() as Index;
@@ -277,6 +269,30 @@ impl Raft {
         }
     }
 
+    /// What every response to the leader tells it, AppendEntries' and InstallSnapshot's
+    /// alike: the round trip to `from`, that `from` is active, and the read round it
+    /// acknowledges. False, with nothing noted, when the response is not for this
+    /// leader's term or `from` is not followed.
+    pub(super) fn heard_back(
+        &mut self,
+        from: &NodeId,
+        term: Term,
+        read_seq: u64,
+        sent_at: u64,
+        now: u64,
+    ) -> bool {
+        if self.role != Role::Leader || term != self.term {
+            return false;
+        }
+        self.observe_round_trip(from, sent_at, now);
+        let Some(p) = self.progress.get_mut(from) else {
+            return false;
+        };
+        p.recently_active = true;
+        p.read_seq_acked = p.read_seq_acked.max(read_seq);
+        true
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn handle_append_response(
         &mut self,
@@ -291,15 +307,12 @@ impl Raft {
         sent_at: u64,
         now: u64,
     ) {
-        if self.role != Role::Leader || term != self.term {
+        if !self.heard_back(from, term, read_seq, sent_at, now) {
             return;
         }
-        self.observe_round_trip(from, sent_at, now);
         let Some(p) = self.progress.get_mut(from) else {
             return;
         };
-        p.recently_active = true;
-        p.read_seq_acked = p.read_seq_acked.max(read_seq);
         if success {
             if p.acknowledge(match_index) {
                 self.maybe_commit();

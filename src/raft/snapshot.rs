@@ -299,15 +299,12 @@ impl Raft {
         sent_at: u64,
         now: u64,
     ) {
-        if self.role != super::Role::Leader || term != self.term {
+        if !self.heard_back(from, term, read_seq, sent_at, now) {
             return;
         }
-        self.observe_round_trip(from, sent_at, now);
         let Some(p) = self.progress.get_mut(from) else {
             return;
         };
-        p.recently_active = true;
-        p.read_seq_acked = p.read_seq_acked.max(read_seq);
         let current = p
             .transfer
             .as_ref()
