@@ -27,7 +27,7 @@ options:
   --no-check-quorum            leaders do not step down without a majority
   --read-mode lease|index      how the leader confirms reads: at once under a lease
                                earned from heartbeats, or by a heartbeat round
-                               after each read arrives (default: index)
+                               after each read arrives (default: lease)
   --data-dir DIR               keep term, vote and log durably in DIR/<node id>/
                                (default: in memory only)
   --snapshot-entries N         snapshot the state machine and compact the log every
@@ -173,8 +173,8 @@ mod tests {
     }
 
     #[test]
-    fn read_mode_is_index_unless_lease_is_asked_for() {
-        assert_eq!(parse(&[]).raft.read_mode, ReadMode::Index);
+    fn read_mode_is_lease_unless_index_is_asked_for() {
+        assert_eq!(parse(&[]).raft.read_mode, ReadMode::Lease);
         let lease = parse(&["--read-mode", "lease"]);
         assert_eq!(lease.raft.read_mode, ReadMode::Lease);
         let index = parse(&["--read-mode", "index"]);

@@ -84,6 +84,10 @@ pub enum InjectedBug {
     /// A leader counts its lease from when a majority's answers arrived rather than
     /// from when it sent what they answer (dissertation §6.4.1).
     LeaseFromReplyTime,
+    /// A server that starts grants votes at once, though a leader may hold a lease that
+    /// counts on the vote it refused just before it stopped (dissertation §6.4.1: the
+    /// vote guard must outlast a restart).
+    RestartedServerVotesAtOnce,
     /// Compact the log up to the commit index when the state machine's snapshot ends
     /// at its applied index, so committed entries it was not yet handed are lost to it
     /// (§7: a snapshot covers only what the state machine applied).
@@ -105,7 +109,7 @@ pub enum InjectedBug {
 
 #[cfg_attr(not(test), allow(dead_code))]
 impl InjectedBug {
-    pub const ALL: [InjectedBug; 29] = [
+    pub const ALL: [InjectedBug; 30] = [
         InjectedBug::VoteWithoutUpToDateCheck,
         InjectedBug::VoteTwiceInTerm,
         InjectedBug::VoteNotPersisted,
@@ -130,6 +134,7 @@ impl InjectedBug {
         InjectedBug::LeaseLongerThanVoteGuard,
         InjectedBug::LeaseKeptThroughTransfer,
         InjectedBug::LeaseFromReplyTime,
+        InjectedBug::RestartedServerVotesAtOnce,
         InjectedBug::CompactionPastApplied,
         InjectedBug::StaleSnapshotInstalled,
         InjectedBug::SnapshotChunkAckedEarly,

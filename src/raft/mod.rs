@@ -284,7 +284,9 @@ impl Raft {
             config,
         };
         raft.reset_election_deadline(now);
-        raft.votes_refused_until = now + raft.config.election_timeout_min;
+        if !raft.injected(InjectedBug::RestartedServerVotesAtOnce) {
+            raft.votes_refused_until = now + raft.config.election_timeout_min;
+        }
         raft
     }
 

@@ -36,9 +36,11 @@ use super::{Configuration, Index, NodeId, Raft, Role};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ReadMode {
     /// A heartbeat round that started after the read arrived confirms it (§6.4).
-    #[default]
     Index,
     /// Served at once while the leader holds a lease (§6.4.1); otherwise as `Index`.
+    /// The default: the planted-bug catalogue holds an entry for each lease rule and
+    /// the simulation catches every one of them.
+    #[default]
     Lease,
 }
 

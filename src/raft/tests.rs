@@ -198,6 +198,14 @@ fn elected() -> (Raft, Raft) {
     elected_with(Config::default())
 }
 
+/// ReadIndex alone: every read waits for a heartbeat round (leases are the default).
+fn index_config() -> Config {
+    Config {
+        read_mode: ReadMode::Index,
+        ..Config::default()
+    }
+}
+
 fn elected_with(config: Config) -> (Raft, Raft) {
     let mut a = server_with("n0", 3, config.clone());
     let mut b = server_with("n1", 3, config);
@@ -303,7 +311,7 @@ fn a_rejection_skips_the_followers_whole_conflicting_term() {
 
 #[test]
 fn reads_wait_for_a_heartbeat_round_that_started_after_them() {
-    let (mut leader, mut follower) = elected();
+    let (mut leader, mut follower) = elected_with(index_config());
     assert!(leader.commit_index() >= 1, "the no-op committed");
     leader.read_index(7, 1_000).unwrap();
     assert_eq!(
@@ -416,7 +424,7 @@ fn a_leader_that_sent_timeout_now_holds_no_lease_for_the_rest_of_its_term() {
 
 #[test]
 fn a_leader_without_a_majority_steps_down_and_aborts_reads() {
-    let (mut leader, _) = elected();
+    let (mut leader, _) = elected_with(index_config());
     leader.read_index(1, 1_000).unwrap();
     leader.tick(1_000 + 2 * leader.config.election_timeout_min);
     leader.tick(1_000 + 4 * leader.config.election_timeout_min);
@@ -491,7 +499,7 @@ fn committing_only_entries_of_the_current_term_loses_nothing() {
 /// replication from index 1, which would send everything the follower holds again.
 #[test]
 fn a_heartbeat_answered_while_probing_sends_nothing_again() {
-    let mut c = Cluster::new(&["n0", "n1", "n2"], &["n0", "n1", "n2"], Config::default());
+    let mut c = Cluster::new(&["n0", "n1", "n2"], &["n0", "n1", "n2"], index_config());
     c.campaign("n0", &["n1", "n2"]);
     for value in 1..=5 {
         c.get("n0").propose(write("n0", value)).unwrap();
@@ -558,7 +566,7 @@ fn entry_counts(msgs: &[Message]) -> Vec<usize> {
 /// while, each replicated as soon as n0 lets it go: n0 has measured a load at which
 /// holding entries back batches them. Ends with nothing outstanding.
 fn leader_under_load() -> Cluster {
-    let mut c = Cluster::new(&["n0", "n1", "n2"], &["n0", "n1", "n2"], Config::default());
+    let mut c = Cluster::new(&["n0", "n1", "n2"], &["n0", "n1", "n2"], index_config());
     c.campaign("n0", &["n1", "n2"]);
     c.replicate("n0", &["n1", "n2"]);
     for value in 1..=40 {

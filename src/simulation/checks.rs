@@ -16,7 +16,9 @@ use serde_json::Value;
 
 use super::{Server, Simulation};
 use crate::kv::{Command, Kv, KvOp, KvResult};
-use crate::raft::{Configuration, Entry, EntryData, Index, Message, NodeId, Role, Snapshot, Term};
+use crate::raft::{
+    Configuration, Entry, EntryData, Index, Message, NodeId, Raft, Role, Snapshot, Term,
+};
 
 pub struct Checks {
     leaders: BTreeMap<Term, NodeId>,
@@ -163,7 +165,37 @@ impl Checks {
     }
 }
 
+impl Checks {
+    /// Lease exclusivity (dissertation §6.4.1): a lease means no newer leader can have
+    /// been elected, so a lease read could not miss its writes.
+    fn lease_exclusive(&self, leader: &Raft, now: u64) -> Result<(), String> {
+        let newer = self.leaders.range(leader.term() + 1..).next();
+        match newer.filter(|_| leader.holds_lease(now)) {
+            Some((term, newer)) => Err(format!(
+                "leader {} of term {} holds a read lease, but {newer} was elected in term \
+                 {term}",
+                leader.id(),
+                leader.term()
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Simulation {
+    /// Lease exclusivity for the leaders that are not running, checked every
+    /// millisecond: a frozen leader's lease runs on the same clock, and it would serve
+    /// from it if it woke now. (Running servers are checked as they settle.)
+    pub(super) fn check_frozen_leases(&self) -> Result<(), String> {
+        let frozen = (self.servers.iter())
+            .filter(|s| s.paused_until.is_some())
+            .filter_map(|s| s.raft.as_ref());
+        for raft in frozen.filter(|r| r.role() == Role::Leader) {
+            self.checks.lease_exclusive(raft, self.now)?;
+        }
+        Ok(())
+    }
+
     pub(super) fn check(&mut self, i: usize) -> Result<(), String> {
         let now = self.now;
         let Some(raft) = self.servers[i].raft.as_ref() else {
@@ -191,16 +223,7 @@ impl Simulation {
                     raft.term()
                 ));
             }
-            // Lease exclusivity (dissertation §6.4.1): a lease means no newer leader can
-            // have been elected, so a lease read could not miss its writes.
-            let newer = checks.leaders.range(raft.term() + 1..).next();
-            if let Some((term, newer)) = newer.filter(|_| raft.holds_lease(now)) {
-                return Err(format!(
-                    "leader {id} of term {} holds a read lease, but {newer} was elected in \
-                     term {term}",
-                    raft.term()
-                ));
-            }
+            checks.lease_exclusive(raft, now)?;
             // Leader completeness: a leader holds every entry committed in an earlier term
             // (those its snapshot covers are checked with the snapshot).
             let base = raft.log().snapshot_index() as usize;

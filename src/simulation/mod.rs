@@ -15,7 +15,12 @@
 //! same request path.
 //!
 //! Half the runs, chosen by the seed, read under leader leases (`ReadMode::Lease`), the
-//! others by ReadIndex alone.
+//! others by ReadIndex alone. The hostile profiles drop, delay and crash a lot; two calm
+//! ones (a network fast next to the election timeout, few crashes) let healthy clusters
+//! elect quickly, which is what the lease rules' margins are about. Partitions split
+//! the servers in two, cut the leader off, or cut only some of the leader's links (a
+//! partial partition); crashes also come where a lease hurts (see
+//! `restarts_before_vote`).
 //!
 //! After every step the checks of Raft's safety properties run ([`checks`]).
 //!
@@ -33,6 +38,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
@@ -71,6 +77,8 @@ pub struct Profile {
     pub nodes: usize,
     pub faults: Faults,
     pub config: Config,
+    /// How the leaders serve reads; None: leases in half the runs, chosen by the seed.
+    pub read_mode: Option<ReadMode>,
 }
 
 impl Profile {
@@ -86,18 +94,27 @@ impl Profile {
             membership: false,
             snapshot_every: 5..=50,
         };
+        let calm = Faults {
+            drop_rate: 0.01,
+            max_delay_ms: 5,
+            crash_rate: 0.0005,
+            slowest_disk_ms: 10,
+            ..hostile.clone()
+        };
         vec![
             Profile {
                 name: "3 servers",
                 nodes: 3,
                 faults: hostile.clone(),
                 config: Config::default(),
+                read_mode: None,
             },
             Profile {
                 name: "5 servers",
                 nodes: 5,
                 faults: hostile.clone(),
                 config: Config::default(),
+                read_mode: None,
             },
             Profile {
                 name: "5 servers, membership changes",
@@ -107,6 +124,7 @@ impl Profile {
                     ..hostile.clone()
                 },
                 config: Config::default(),
+                read_mode: None,
             },
             Profile {
                 // Without pre-vote and check-quorum (the node's --no-pre-vote and
@@ -125,6 +143,33 @@ impl Profile {
                     check_quorum: false,
                     ..Config::default()
                 },
+                read_mode: None,
+            },
+            // The hostile profiles keep clusters degraded (a server down, behind or
+            // frozen) much of the time, and elections there take longer than the lease
+            // rules' margins; the rules that turn on how fast a healthy cluster elects
+            // a new leader (leases, a deposed leader's reads) are hunted on a network
+            // that is fast next to the election timeout, with few crashes.
+            Profile {
+                name: "3 servers, no pre-vote or check-quorum, calm fast network",
+                nodes: 3,
+                faults: calm.clone(),
+                config: Config {
+                    pre_vote: false,
+                    check_quorum: false,
+                    ..Config::default()
+                },
+                read_mode: None,
+            },
+            Profile {
+                name: "5 servers, membership changes, calm fast network",
+                nodes: 5,
+                faults: Faults {
+                    membership: true,
+                    ..calm
+                },
+                config: Config::default(),
+                read_mode: None,
             },
         ]
     }
@@ -208,6 +253,9 @@ pub struct Simulation {
     checks: checks::Checks,
     /// This run's snapshot threshold (0: no snapshots).
     snapshot_every: u64,
+    /// Draws for restarts aimed at leases, apart from the run's schedule, so that a run
+    /// without such a restart goes as the seed made it before they existed.
+    lease_restart_rng: StdRng,
 }
 
 impl Simulation {
@@ -221,11 +269,13 @@ impl Simulation {
         };
         let bootstrap = Configuration::with_voters(ids[..voters].iter().cloned());
         // Drawn apart from the run's schedule, which stays as the seed makes it.
-        let read_mode = if StdRng::seed_from_u64(!seed).gen_bool(0.5) {
-            ReadMode::Lease
-        } else {
-            ReadMode::Index
-        };
+        let read_mode = profile.read_mode.unwrap_or_else(|| {
+            if StdRng::seed_from_u64(!seed).gen_bool(0.5) {
+                ReadMode::Lease
+            } else {
+                ReadMode::Index
+            }
+        });
         let mut rng = StdRng::seed_from_u64(seed);
         let snapshot_every = if profile.faults.snapshot_every.is_empty() {
             0
@@ -259,6 +309,7 @@ impl Simulation {
             snapshots_installed: 0,
             checks: checks::Checks::new(bootstrap),
             snapshot_every,
+            lease_restart_rng: StdRng::seed_from_u64(seed.rotate_left(32)),
         };
         for id in ids {
             let disk = SlowDisk::new(profile.faults.slowest_disk_ms);
@@ -386,7 +437,7 @@ impl Simulation {
                 .tick(self.now);
             self.settle(i)?;
         }
-        Ok(())
+        self.check_frozen_leases()
     }
 
     fn inject_faults(&mut self) {
@@ -395,24 +446,12 @@ impl Simulation {
             if self.rng.gen_bool(0.5) {
                 self.heal_partition();
             } else {
-                // A random split into two sides, or the leader cut off from the rest;
-                // sometimes one-directional.
                 let leader = (0..n).find(|&i| {
                     (self.servers[i].raft.as_ref()).is_some_and(|r| r.role() == Role::Leader)
                 });
-                let side: Vec<bool> = match leader {
-                    Some(l) if self.rng.gen_bool(0.3) => (0..n).map(|i| i == l).collect(),
-                    _ => (0..n).map(|_| self.rng.gen_bool(0.5)).collect(),
-                };
-                let one_way = self.rng.gen_bool(0.2);
-                // Sometimes one server still reaches both sides (a bridge): those on
-                // one side can win its vote while it still answers the other's leader.
-                let bridge = self.rng.gen_bool(0.25).then(|| self.rng.gen_range(0..n));
-                for a in 0..n {
-                    for b in 0..n {
-                        let bridged = bridge == Some(a) || bridge == Some(b);
-                        self.cut[a][b] = side[a] != side[b] && (!one_way || side[a]) && !bridged;
-                    }
+                match leader {
+                    Some(l) if self.rng.gen_bool(0.3) => self.cut_leader_links(l),
+                    _ => self.split(leader),
                 }
             }
         }
@@ -460,6 +499,41 @@ impl Simulation {
             if self.servers[i].raft.is_none() && self.rng.gen_bool(0.01) {
                 self.restart(i);
             }
+        }
+    }
+
+    /// A random split into two sides, or the leader cut off from the rest; sometimes
+    /// one-directional.
+    fn split(&mut self, leader: Option<usize>) {
+        let n = self.servers.len();
+        let side: Vec<bool> = match leader {
+            Some(l) if self.rng.gen_bool(0.3) => (0..n).map(|i| i == l).collect(),
+            _ => (0..n).map(|_| self.rng.gen_bool(0.5)).collect(),
+        };
+        let one_way = self.rng.gen_bool(0.2);
+        // Sometimes one server still reaches both sides (a bridge): those on one side
+        // can win its vote while it still answers the other's leader.
+        let bridge = self.rng.gen_bool(0.25).then(|| self.rng.gen_range(0..n));
+        for a in 0..n {
+            for b in 0..n {
+                let bridged = bridge == Some(a) || bridge == Some(b);
+                self.cut[a][b] = side[a] != side[b] && (!one_way || side[a]) && !bridged;
+            }
+        }
+    }
+
+    /// A partial partition: the leader loses its links to some of the others, who
+    /// still reach everyone else. Each server may still see a majority, the leader
+    /// keeps its lease on the votes of those it reaches, and the cut-off ones stop
+    /// hearing from it and ask the same servers for their votes.
+    fn cut_leader_links(&mut self, leader: usize) {
+        self.heal_partition();
+        let n = self.servers.len();
+        let others: Vec<usize> = (0..n).filter(|&i| i != leader).collect();
+        let cut_off = self.rng.gen_range(1..=(n - 1) / 2);
+        for &i in others.choose_multiple(&mut self.rng, cut_off) {
+            self.cut[leader][i] = true;
+            self.cut[i][leader] = true;
         }
     }
 
@@ -592,11 +666,48 @@ impl Simulation {
                         server.inbox.push(m.line);
                         continue;
                     }
+                    if self.restarts_before_vote(to, &m.line) {
+                        self.crash(to);
+                        self.restart(to);
+                    }
                     self.handle(to, &m.line)?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Power fails where a lease hurts most: a server asked for its vote by a candidate
+    /// whose log would win it, while some leader holds a read lease, often restarts
+    /// just before the request lands, as the runner's kill nemesis may do. The lease
+    /// may count on that server refusing its vote, and after the restart it remembers
+    /// no leader to refuse it for: only the vote guard of a server that has just
+    /// started keeps it from voting.
+    fn restarts_before_vote(&mut self, to: usize, line: &str) -> bool {
+        if self.faults.crash_rate == 0.0 || !line.contains(r#""type":"request_vote""#) {
+            return false;
+        }
+        let Ok(Inbound::Raft {
+            msg:
+                Message::RequestVote {
+                    last_log_index,
+                    last_log_term,
+                    ..
+                },
+            ..
+        }) = protocol::parse(line)
+        else {
+            return false;
+        };
+        let now = self.now;
+        let voter = self.servers[to].raft.as_ref().expect("alive");
+        let lease_held = (self.servers.iter().enumerate())
+            .filter(|(i, _)| *i != to)
+            .filter_map(|(_, s)| s.raft.as_ref())
+            .any(|raft| raft.holds_lease(now));
+        lease_held
+            && voter.log().is_up_to_date(last_log_index, last_log_term)
+            && self.lease_restart_rng.gen_bool(0.75)
     }
 
     /// Server `i` handles one inbound line, as the node's service thread does.
