@@ -86,9 +86,10 @@ pub enum Inbound {
         from: String,
         msg: Message,
     },
+    /// Client requests another server passed on, in the order it took them.
     Forward {
         from: String,
-        forward: Forward,
+        forwards: Vec<Forward>,
     },
 }
 
@@ -233,6 +234,11 @@ fn parse_from_server(src: &str, kind: &str, body: &str) -> Option<Result<Inbound
     if kind == "forward" {
         #[derive(Deserialize)]
         struct ForwardBody<'a> {
+            #[serde(borrow)]
+            forwards: Vec<RawForward<'a>>,
+        }
+        #[derive(Deserialize)]
+        struct RawForward<'a> {
             origin: ClientRef,
             #[serde(borrow)]
             request: &'a RawValue,
@@ -240,23 +246,28 @@ fn parse_from_server(src: &str, kind: &str, body: &str) -> Option<Result<Inbound
         }
         let parsed = serde_json::from_str(body)
             .map_err(ServerError::Json)
-            .and_then(|forward: ForwardBody| {
-                let request = forward.request.get();
-                let kind = match leading_type(request) {
-                    Some(kind) => Some(Cow::Borrowed(kind)),
-                    None => read_head(request).ok().and_then(|head| head.kind),
-                };
-                let request = kind
-                    .and_then(|kind| parse_request(&kind, request))
-                    .ok_or(ServerError::NoRequest)?
-                    .map_err(ServerError::Json)?;
+            .and_then(|body: ForwardBody| {
+                let forwards = (body.forwards.into_iter())
+                    .map(|forward| {
+                        let request = forward.request.get();
+                        let kind = match leading_type(request) {
+                            Some(kind) => Some(Cow::Borrowed(kind)),
+                            None => read_head(request).ok().and_then(|head| head.kind),
+                        };
+                        let request = kind
+                            .and_then(|kind| parse_request(&kind, request))
+                            .ok_or(ServerError::NoRequest)?
+                            .map_err(ServerError::Json)?;
+                        Ok(Forward {
+                            origin: forward.origin,
+                            request,
+                            hops: forward.hops,
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
                 Ok(Inbound::Forward {
                     from: src.to_owned(),
-                    forward: Forward {
-                        origin: forward.origin,
-                        request,
-                        hops: forward.hops,
-                    },
+                    forwards,
                 })
             });
         return Some(parsed);
@@ -495,10 +506,9 @@ pub fn raft_body(msg: &Message) -> Value {
     serde_json::to_value(msg).expect("raft messages serialize")
 }
 
-pub fn forward_body(forward: &Forward) -> Value {
-    let mut body = serde_json::to_value(forward).expect("forwards serialize");
-    body["type"] = json!("forward");
-    body
+/// One message carrying requests a server passes on to the same server, in order.
+pub fn forward_body(forwards: &[Forward]) -> Value {
+    json!({ "type": "forward", "forwards": forwards })
 }
 
 #[cfg(test)]
@@ -581,12 +591,22 @@ mod tests {
             },
             hops: 1,
         };
-        let line = envelope("n2", "n0", forward_body(&forward));
+        // Several requests in one message come out in the order they were put in.
+        let read = Forward {
+            origin: ClientRef {
+                client: "c3".into(),
+                msg_id: 8,
+            },
+            request: Request::Read { key: json!("k") },
+            hops: 2,
+        };
+        let forwards = vec![forward, read];
+        let line = envelope("n2", "n0", forward_body(&forwards));
         assert_eq!(
             parse(&line),
             Ok(Inbound::Forward {
                 from: "n2".into(),
-                forward
+                forwards
             })
         );
     }
@@ -609,12 +629,12 @@ mod tests {
             request,
             hops: 1,
         };
-        let line = envelope("n1", "n0", forward_body(&forward));
+        let line = envelope("n1", "n0", forward_body(std::slice::from_ref(&forward)));
         assert_eq!(
             parse(&line),
             Ok(Inbound::Forward {
                 from: "n1".into(),
-                forward
+                forwards: vec![forward]
             })
         );
         let nameless = parse(r#"{"src":"c4","dest":"n1","body":{"type":"add_voter","msg_id":4}}"#);
@@ -676,7 +696,7 @@ mod tests {
         );
         // A forward whose request is not one is malformed, and answered to its sender.
         let forward = parse(
-            r#"{"src":"n1","dest":"n0","body":{"type":"forward","msg_id":8,"hops":1,"origin":{"client":"c1","msg_id":3},"request":{"type":"frob"}}}"#,
+            r#"{"src":"n1","dest":"n0","body":{"type":"forward","msg_id":8,"forwards":[{"hops":1,"origin":{"client":"c1","msg_id":2},"request":{"type":"read","key":1}},{"hops":1,"origin":{"client":"c1","msg_id":3},"request":{"type":"frob"}}]}}"#,
         );
         assert!(matches!(
             forward,

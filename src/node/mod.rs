@@ -8,7 +8,8 @@
 //! - the election timer and the leader's step-down timer;
 //! - the log sync thread writes the leader's entries while they replicate;
 //! - the parking thread routes requests held during an election once it ends;
-//! - the stdout writer, the only thread that prints.
+//! - no thread of its own for stdout: whoever sends writes, one thread at a time,
+//!   taking along what others queued meanwhile ([`writer`]).
 //!
 //! Whoever changes the core hands the work it made to the thread that does it, and
 //! wakes no other ([`monitor`]).

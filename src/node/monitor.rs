@@ -114,7 +114,7 @@ impl Monitor {
         }
     }
 
-    /// Hands bodies from the request path to the stdout writer, as one batch.
+    /// Sends bodies from the request path to stdout, as one batch.
     pub fn send(&self, out: Vec<Outgoing>) {
         let mut lines = Vec::new();
         for Outgoing { to, body } in out {

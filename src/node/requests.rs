@@ -6,6 +6,12 @@
 //! any other server passes it toward the leader, or holds it while an election is on.
 //! A definite error (11) goes out only when nobody proposed the request and nobody
 //! else holds a copy of it.
+//!
+//! Requests passed on to other servers leave in `forward` messages, each carrying all
+//! those routed together to one server, in the order they were routed: under load
+//! most requests reach a follower, and one message each was most of what the servers
+//! sent. Nothing is held back to wait for company: with every client waiting for its
+//! answer, a hold window measured slower (README, *Benchmark*).
 
 use std::collections::HashMap;
 
@@ -111,17 +117,31 @@ impl Requests {
         false
     }
 
-    /// A client request, straight from the client (`hops` 0) or forwarded by a server.
-    pub fn client_request(
+    /// Client requests, in the order they came: straight from their clients (`hops` 0)
+    /// or forwarded by a server. Those passed on to the same server go in one message.
+    pub fn client_requests(
         &mut self,
         raft: &mut Raft,
-        origin: ClientRef,
-        request: Request,
-        hops: u32,
+        requests: impl IntoIterator<Item = Forward>,
         now: u64,
     ) -> Vec<Outgoing> {
-        let mut out = Vec::new();
-        self.route(raft, origin, request, hops, None, now, &mut out);
+        let mut routed = Routed::default();
+        for Forward {
+            origin,
+            request,
+            hops,
+        } in requests
+        {
+            self.route(raft, origin, request, hops, None, now, &mut routed);
+        }
+        Self::release(routed)
+    }
+
+    /// What to send of what routing made: the bodies, and one forward message per
+    /// server passed to.
+    fn release(routed: Routed) -> Vec<Outgoing> {
+        let Routed { mut out, forwards } = routed;
+        out.extend(forward_messages(forwards));
         out
     }
 
@@ -150,7 +170,7 @@ impl Requests {
 
     /// Routes the held requests again: a leader is known, or their wait is over.
     pub fn route_parked(&mut self, raft: &mut Raft, now: u64) -> Vec<Outgoing> {
-        let mut out = Vec::new();
+        let mut routed = Routed::default();
         for parked in std::mem::take(&mut self.parked) {
             let copies = if raft.leader().is_some()
                 && self.injected(crate::raft::InjectedBug::ParkedRequestSentTwice)
@@ -167,11 +187,11 @@ impl Requests {
                     parked.hops,
                     Some(parked.give_up_at),
                     now,
-                    &mut out,
+                    &mut routed,
                 );
             }
         }
-        out
+        Self::release(routed)
     }
 
     /// Answers the admin requests the core has settled.
@@ -225,9 +245,9 @@ impl Requests {
         hops: u32,
         give_up_at: Option<u64>,
         now: u64,
-        out: &mut Vec<Outgoing>,
+        routed: &mut Routed,
     ) {
-        if self.serve(raft, &origin, &request, now, out) {
+        if self.serve(raft, &origin, &request, now, &mut routed.out) {
             return;
         }
         let me = raft.id().clone();
@@ -268,17 +288,14 @@ impl Requests {
                     );
                 }
                 if self.injected(crate::raft::InjectedBug::DefiniteErrorAfterForward) {
-                    out.push(no_leader(&origin));
+                    routed.out.push(no_leader(&origin));
                 }
                 let forward = Forward {
                     origin,
                     request,
                     hops: hops + 1,
                 };
-                out.push(Outgoing {
-                    to: leader,
-                    body: protocol::forward_body(&forward),
-                });
+                routed.forwards.push((leader, forward));
             }
             _ => {
                 // Nobody has proposed this request, and nobody else holds a copy of it:
@@ -289,7 +306,7 @@ impl Requests {
                         origin.client, origin.msg_id
                     );
                 }
-                out.push(no_leader(&origin));
+                routed.out.push(no_leader(&origin));
             }
         }
     }
@@ -406,6 +423,30 @@ impl Requests {
     }
 }
 
+/// What routing requests made: bodies to send, and the requests passed on to other
+/// servers.
+#[derive(Default)]
+struct Routed {
+    out: Vec<Outgoing>,
+    forwards: Vec<(NodeId, Forward)>,
+}
+
+/// One `forward` message per server passed to, carrying its requests in the order they
+/// were routed.
+fn forward_messages(forwards: Vec<(NodeId, Forward)>) -> impl Iterator<Item = Outgoing> {
+    let mut by_server: Vec<(NodeId, Vec<Forward>)> = Vec::new();
+    for (to, forward) in forwards {
+        match by_server.iter_mut().find(|(server, _)| *server == to) {
+            Some((_, forwards)) => forwards.push(forward),
+            None => by_server.push((to, vec![forward])),
+        }
+    }
+    (by_server.into_iter()).map(|(to, forwards)| Outgoing {
+        to,
+        body: protocol::forward_body(&forwards),
+    })
+}
+
 /// What an admin request asks of the core.
 enum Admin {
     Change(ConfigChange),
@@ -445,5 +486,158 @@ fn admin_error_code(error: &AdminError) -> u64 {
     match error {
         AdminError::LastVoter => code::MALFORMED_REQUEST,
         _ => code::TEMPORARILY_UNAVAILABLE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Inbound;
+    use crate::raft::{Configuration, Message, Recovered};
+    use serde_json::json;
+
+    /// Server n1 of n0..n2, which has heard from leader n0 in term 1.
+    fn follower() -> (Raft, Requests) {
+        let ids: Vec<NodeId> = ["n0", "n1", "n2"].map(String::from).to_vec();
+        let config = Config::default();
+        let bootstrap = Configuration::with_voters(ids.iter().cloned());
+        let mut raft = Raft::new(
+            "n1".into(),
+            bootstrap,
+            config.clone(),
+            Recovered::default(),
+            1,
+            0,
+        );
+        let heartbeat = Message::AppendEntries {
+            term: 1,
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: Vec::new(),
+            leader_commit: 0,
+            read_seq: 0,
+            sent_at: 0,
+            election_timeout: 0,
+        };
+        raft.step(&"n0".to_string(), heartbeat, 1);
+        assert_eq!(raft.leader().map(String::as_str), Some("n0"));
+        (raft, Requests::new(ids, &config, false, 1))
+    }
+
+    fn request(client: &str, msg_id: u64, hops: u32) -> Forward {
+        Forward {
+            origin: ClientRef {
+                client: client.into(),
+                msg_id,
+            },
+            request: if msg_id.is_multiple_of(2) {
+                Request::Read { key: json!(msg_id) }
+            } else {
+                Request::Write {
+                    key: json!(msg_id),
+                    value: json!(1),
+                }
+            },
+            hops,
+        }
+    }
+
+    /// The requests one outgoing forward message carries, as the receiver reads them.
+    fn carried(out: &Outgoing) -> Vec<Forward> {
+        let line = protocol::envelope("n1", &out.to, out.body.clone());
+        match protocol::parse(&line) {
+            Ok(Inbound::Forward { forwards, .. }) => forwards,
+            other => panic!("not a forward: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_burst_at_a_follower_goes_to_the_leader_as_one_message_in_order() {
+        let (mut raft, mut requests) = follower();
+        let burst = vec![
+            request("c1", 1, 0),
+            request("c2", 2, 0),
+            request("c1", 3, 0),
+            request("c3", 4, 1),
+        ];
+        let out = requests.client_requests(&mut raft, burst.clone(), 2);
+        assert_eq!(out.len(), 1, "one message for the whole burst: {out:?}");
+        assert_eq!(out[0].to, "n0");
+        let hopped: Vec<Forward> = (burst.into_iter())
+            .map(|f| Forward {
+                hops: f.hops + 1,
+                ..f
+            })
+            .collect();
+        assert_eq!(carried(&out[0]), hopped);
+    }
+
+    #[test]
+    fn a_lone_request_leaves_at_once() {
+        let (mut raft, mut requests) = follower();
+        let out = requests.client_requests(&mut raft, [request("c1", 7, 0)], 2);
+        assert_eq!(out.len(), 1);
+        assert_eq!(carried(&out[0]), vec![request("c1", 7, 1)]);
+        // Nothing is kept back to wait for company.
+        assert_eq!(requests.parked_due(&raft, 2), None);
+        assert!(requests.route_parked(&mut raft, 3).is_empty());
+    }
+
+    #[test]
+    fn requests_out_of_hops_fail_and_the_rest_still_go_together() {
+        let (mut raft, mut requests) = follower();
+        let out = requests.client_requests(
+            &mut raft,
+            [
+                request("c1", 1, 0),
+                request("c2", 3, MAX_HOPS),
+                request("c3", 5, 2),
+            ],
+            2,
+        );
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out[0].to, "c2");
+        assert_eq!(out[0].body["code"], json!(code::TEMPORARILY_UNAVAILABLE));
+        assert_eq!(
+            carried(&out[1]),
+            vec![request("c1", 1, 1), request("c3", 5, 3)]
+        );
+    }
+
+    #[test]
+    fn requests_held_through_an_election_leave_together_once_a_leader_is_known() {
+        let ids: Vec<NodeId> = ["n0", "n1", "n2"].map(String::from).to_vec();
+        let config = Config::default();
+        let bootstrap = Configuration::with_voters(ids.iter().cloned());
+        let mut raft = Raft::new(
+            "n1".into(),
+            bootstrap,
+            config.clone(),
+            Recovered::default(),
+            1,
+            0,
+        );
+        let mut requests = Requests::new(ids, &config, false, 1);
+        let held =
+            requests.client_requests(&mut raft, [request("c1", 1, 0), request("c2", 2, 0)], 1);
+        assert!(held.is_empty(), "no leader yet: held, not failed");
+        let heartbeat = Message::AppendEntries {
+            term: 1,
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: Vec::new(),
+            leader_commit: 0,
+            read_seq: 0,
+            sent_at: 0,
+            election_timeout: 0,
+        };
+        raft.step(&"n0".to_string(), heartbeat, 2);
+        assert_eq!(requests.parked_due(&raft, 3), Some(3));
+        let out = requests.route_parked(&mut raft, 3);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(
+            carried(&out[0]),
+            vec![request("c1", 1, 1), request("c2", 2, 1)]
+        );
     }
 }

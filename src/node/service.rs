@@ -17,7 +17,7 @@ use super::monitor::{Monitor, State};
 use super::requests::Outgoing;
 use super::threads;
 use super::writer::Outbox;
-use crate::protocol::{self, Inbound, Rejected};
+use crate::protocol::{self, Forward, Inbound, Rejected};
 
 /// Service threads by default: two, so that one parses while the other holds the lock.
 /// Not more: Maelstrom runs every node on one machine, so the cores are shared already,
@@ -174,22 +174,20 @@ pub fn handle_lines(monitor: &Monitor, lines: &[u8]) {
         return;
     }
     let mut out = Vec::new();
+    // Client requests are routed together after the server messages, so that those
+    // passed on to the same server share one message.
+    let mut requests = Vec::new();
     let mut state = monitor.lock();
     let now = monitor.now();
     for msg in inbound {
-        let State { raft, requests, .. } = &mut *state;
         match msg {
-            Inbound::Raft { from, msg } => raft.step(&from, msg, now),
-            Inbound::Client { origin, request } => {
-                out.extend(requests.client_request(raft, origin, request, 0, now))
-            }
-            Inbound::Forward { forward, .. } => out.extend(requests.client_request(
-                raft,
-                forward.origin,
-                forward.request,
-                forward.hops,
-                now,
-            )),
+            Inbound::Raft { from, msg } => state.raft.step(&from, msg, now),
+            Inbound::Client { origin, request } => requests.push(Forward {
+                origin,
+                request,
+                hops: 0,
+            }),
+            Inbound::Forward { forwards, .. } => requests.extend(forwards),
             Inbound::Init { from, msg_id, .. } => {
                 eprintln!("second init from {from} ignored");
                 out.push(Outgoing {
@@ -198,6 +196,14 @@ pub fn handle_lines(monitor: &Monitor, lines: &[u8]) {
                 });
             }
         }
+    }
+    if !requests.is_empty() {
+        let State {
+            raft,
+            requests: path,
+            ..
+        } = &mut *state;
+        out.extend(path.client_requests(raft, requests, now));
     }
     monitor.commit_changes(&mut state);
     drop(state);

@@ -44,7 +44,7 @@ use serde_json::{json, Value};
 
 use crate::node::requests::{Outgoing, Requests};
 use crate::node::state_machine::StateMachine;
-use crate::protocol::{self, Inbound};
+use crate::protocol::{self, Forward, Inbound};
 use crate::raft::{
     Config, Configuration, Index, Message, NodeId, Raft, ReadMode, Role, SnapshotWrite, Term,
 };
@@ -721,15 +721,16 @@ impl Simulation {
                 Vec::new()
             }
             Ok(Inbound::Client { origin, request }) => {
-                (server.requests).client_request(raft, origin, request, 0, now)
+                let request = Forward {
+                    origin,
+                    request,
+                    hops: 0,
+                };
+                (server.requests).client_requests(raft, [request], now)
             }
-            Ok(Inbound::Forward { forward, .. }) => server.requests.client_request(
-                raft,
-                forward.origin,
-                forward.request,
-                forward.hops,
-                now,
-            ),
+            Ok(Inbound::Forward { forwards, .. }) => {
+                (server.requests).client_requests(raft, forwards, now)
+            }
             other => return Err(format!("{} could not handle {line}: {other:?}", server.id)),
         };
         self.dispatch(i, out)?;
