@@ -260,9 +260,7 @@ impl Simulation {
             }
         }
         let unchanged = (server.checked_terms.iter().enumerate())
-            .take_while(|(k, t)| {
-                *k as Index + 1 <= base || log.term_at(*k as Index + 1) == Some(**t)
-            })
+            .take_while(|(k, t)| (*k as Index) < base || log.term_at(*k as Index + 1) == Some(**t))
             .count() as Index;
         let mut terms = server.checked_terms[..unchanged as usize].to_vec();
         for index in unchanged + 1..=base {
