@@ -367,8 +367,30 @@ impl Simulation {
             self.now += 1;
             self.step()?;
         }
+        // A removed server learns of it at its next campaign, which a backed-off timer
+        // may put off past the settling period: it gets until then, and a round trip.
+        if let Some(campaign) = self.next_campaign_of_unaware_removed() {
+            while self.now < campaign + 2 * self.faults.max_delay_ms {
+                self.now += 1;
+                self.step()?;
+            }
+        }
         self.check_removed_servers_found_out()?;
         self.check_history()
+    }
+
+    /// The latest election deadline among the servers that the leader's committed
+    /// configuration leaves out but that still count themselves voters.
+    fn next_campaign_of_unaware_removed(&self) -> Option<u64> {
+        let rafts = || self.servers.iter().filter_map(|s| s.raft.as_ref());
+        let leader = rafts()
+            .filter(|r| r.role() == Role::Leader)
+            .max_by_key(|r| r.term())?;
+        let committed = leader.configuration().committed.1;
+        rafts()
+            .filter(|r| !committed.is_member(r.id()) && r.voters().contains(r.id()))
+            .filter_map(|r| r.election_deadline())
+            .max()
     }
 
     /// Once the cluster has settled, a server that the leader's committed configuration
