@@ -13,7 +13,7 @@ use crate::raft::{InjectedBug, ReadMode};
 const DURATION_MS: u64 = 6_000;
 /// A planted bug must be caught within this many seeds. With the calm profiles, leases
 /// forced on for the lease rules and restarts aimed at leases, every entry is caught
-/// within 45 seeds; the rarest (`LeaseLongerThanVoteGuard`, `ReadWithoutConfirmation`,
+/// within about 50 seeds; the rarest (`LeaseLongerThanVoteGuard`, `ReadWithoutConfirmation`,
 /// `NoConfigFallbackOnTruncation`) by about one seed in 40, so the margin is wide.
 const MAX_SEEDS: u64 = 400;
 
