@@ -345,10 +345,9 @@ impl Simulation {
             }
         }
         // A new voter held the leader's log as it was when its last catch-up round
-        // began, less than an election timeout ago, and that log held everything
-        // committed then.
-        let caught_up_floor =
-            checks.committed_at(now.saturating_sub(self.config.election_timeout_min));
+        // began, less than an election timeout ago (the leader's in force, which
+        // adapts to the round trips), and that log held everything committed then.
+        let caught_up_floor = checks.committed_at(now.saturating_sub(raft.election_timeout()));
         for (index, voter) in promoted {
             let v = self
                 .ids
