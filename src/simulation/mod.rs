@@ -224,6 +224,14 @@ impl Server {
 /// The operator's name on the network, and its admin requests in progress.
 const OPERATOR: &str = "operator";
 
+/// An admin request the operator sent: what it asked, when, and when it was answered.
+struct AdminSent {
+    action: &'static str,
+    node: NodeId,
+    sent_at: u64,
+    answered_at: Option<u64>,
+}
+
 pub struct Simulation {
     rng: StdRng,
     now: u64,
@@ -238,8 +246,8 @@ pub struct Simulation {
     clients: Clients,
     /// The configuration every server starts from.
     bootstrap: Configuration,
-    /// Admin requests sent, by msg_id: the action and the server it names.
-    admin_sent: HashMap<u64, (&'static str, NodeId)>,
+    /// Admin requests sent, by msg_id.
+    admin_sent: HashMap<u64, AdminSent>,
     next_admin_msg: u64,
     /// Admin requests answered ok, by action.
     pub admin_done: BTreeMap<&'static str, usize>,
@@ -639,7 +647,13 @@ impl Simulation {
             ][self.rng.gen_range(0..4)];
             self.next_admin_msg += 1;
             let msg_id = self.next_admin_msg;
-            self.admin_sent.insert(msg_id, (action, node.clone()));
+            let sent = AdminSent {
+                action,
+                node: node.clone(),
+                sent_at: self.now,
+                answered_at: None,
+            };
+            self.admin_sent.insert(msg_id, sent);
             let body = json!({"type": action, "msg_id": msg_id, "node": node});
             let line = protocol::envelope(OPERATOR, &self.ids[via], body);
             self.send(None, Endpoint::Server(via), line);
@@ -922,13 +936,25 @@ impl Simulation {
         let Some(msg_id) = body["in_reply_to"].as_u64() else {
             return Err(format!("an admin answer without in_reply_to: {body}"));
         };
-        let Some(&(action, ref node)) = self.admin_sent.get(&msg_id) else {
+        let Some(sent) = self.admin_sent.get_mut(&msg_id) else {
             return Err(format!("an answer to no admin request: {body}"));
         };
+        let (action, node, sent_at) = (sent.action, sent.node.clone(), sent.sent_at);
+        sent.answered_at.get_or_insert(self.now);
         if kind != format!("{action}_ok") {
             return Ok(());
         }
         *self.admin_done.entry(action).or_default() += 1;
+        // Another request about the same server while this one was out (the operator
+        // sometimes sends two at once) may have changed it again, rightly, before this
+        // answer went out: the leader settles a change already in force at once, and
+        // the next can commit before the answer leaves.
+        let concurrent = (self.admin_sent.iter()).any(|(&other, o)| {
+            other != msg_id && o.node == node && o.answered_at.is_none_or(|t| t >= sent_at)
+        });
+        if concurrent {
+            return Ok(());
+        }
         let server = &self.servers[i];
         let committed = server
             .raft
@@ -938,9 +964,9 @@ impl Simulation {
             .committed
             .1;
         let in_force = match action {
-            "add_voter" => committed.is_voter(node),
-            "add_non_voter" => committed.non_voters.contains(node),
-            "remove_server" => !committed.is_member(node),
+            "add_voter" => committed.is_voter(&node),
+            "add_non_voter" => committed.non_voters.contains(&node),
+            "remove_server" => !committed.is_member(&node),
             _ => true,
         };
         if !in_force {
