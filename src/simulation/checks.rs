@@ -346,9 +346,12 @@ impl Simulation {
         }
         // A new voter held the leader's log as it was when its last catch-up round
         // began, less than an election timeout ago (the leader's in force, which
-        // adapts to the round trips), and that log held everything committed then.
-        let caught_up_floor = checks.committed_at(now.saturating_sub(raft.election_timeout()));
+        // adapts to the round trips), and that log held everything committed then;
+        // unless this leader was deposed unawares and its log, up to the promotion,
+        // is behind: then the promotion will not commit.
+        let committed_then = checks.committed_at(now.saturating_sub(raft.election_timeout()));
         for (index, voter) in promoted {
+            let caught_up_floor = committed_then.min(index - 1);
             let v = self
                 .ids
                 .iter()

@@ -573,8 +573,11 @@ impl Simulation {
         }
     }
 
+    /// Ends every fault for good: partitions healed (and no more cuts at a hand-over),
+    /// crashed servers restarted, no more drops.
     fn heal_all(&mut self) {
         self.heal_partition();
+        self.faults.partitions = false;
         for i in 0..self.servers.len() {
             if self.servers[i].raft.is_none() {
                 self.restart(i);
