@@ -387,18 +387,35 @@ impl Simulation {
         self.check_history()
     }
 
-    /// The latest election deadline among the servers that the leader's committed
-    /// configuration leaves out but that still count themselves voters.
-    fn next_campaign_of_unaware_removed(&self) -> Option<u64> {
+    /// The newest leader, with the servers its committed configuration leaves out that
+    /// still count themselves voters though a voter they ask for votes could tell them
+    /// (its committed configuration leaves them out too). A server whose other voters
+    /// were all removed with it, unaware as well, asks only servers that cannot tell
+    /// it: a gap of the design, not judged here (README, *Membership*).
+    fn unaware_removed(&self) -> Option<(&Raft, Vec<&Raft>)> {
         let rafts = || self.servers.iter().filter_map(|s| s.raft.as_ref());
         let leader = rafts()
             .filter(|r| r.role() == Role::Leader)
             .max_by_key(|r| r.term())?;
         let committed = leader.configuration().committed.1;
-        rafts()
+        let could_be_told = |removed: &Raft| {
+            rafts().any(|voter| {
+                voter.id() != removed.id()
+                    && removed.voters().contains(voter.id())
+                    && !voter.configuration().committed.1.is_voter(removed.id())
+            })
+        };
+        let unaware = rafts()
             .filter(|r| !committed.is_member(r.id()) && r.voters().contains(r.id()))
-            .filter_map(|r| r.election_deadline())
-            .max()
+            .filter(|r| could_be_told(r))
+            .collect();
+        Some((leader, unaware))
+    }
+
+    /// The latest election deadline among the unaware removed servers.
+    fn next_campaign_of_unaware_removed(&self) -> Option<u64> {
+        let (_, unaware) = self.unaware_removed()?;
+        unaware.iter().filter_map(|r| r.election_deadline()).max()
     }
 
     /// Once the cluster has settled, a server that the leader's committed configuration
@@ -409,26 +426,20 @@ impl Simulation {
         if !self.config.pre_vote {
             return Ok(());
         }
-        let leader = self.servers.iter().filter_map(|s| s.raft.as_ref());
-        let Some(leader) = leader
-            .filter(|r| r.role() == Role::Leader)
-            .max_by_key(|r| r.term())
-        else {
+        let Some((leader, unaware)) = self.unaware_removed() else {
             return Ok(());
         };
-        let committed = leader.configuration().committed.1;
-        for raft in self.servers.iter().filter_map(|s| s.raft.as_ref()) {
-            if !committed.is_member(raft.id()) && raft.voters().contains(raft.id()) {
-                return Err(format!(
-                    "{} still counts itself a voter after settling, though leader {} of term {} \
-                     committed {committed:?}",
-                    raft.id(),
-                    leader.id(),
-                    leader.term()
-                ));
-            }
+        match unaware.first() {
+            Some(raft) => Err(format!(
+                "{} still counts itself a voter after settling, though leader {} of term {} \
+                 committed {:?}",
+                raft.id(),
+                leader.id(),
+                leader.term(),
+                leader.configuration().committed.1
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// After healing, the cluster should have committed something and answered clients.
