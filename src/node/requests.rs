@@ -496,12 +496,12 @@ mod tests {
     use crate::raft::{Configuration, Message, Recovered};
     use serde_json::json;
 
-    /// Server n1 of n0..n2, which has heard from leader n0 in term 1.
-    fn follower() -> (Raft, Requests) {
+    /// Server n1 of n0..n2, which knows no leader yet.
+    fn server() -> (Raft, Requests) {
         let ids: Vec<NodeId> = ["n0", "n1", "n2"].map(String::from).to_vec();
         let config = Config::default();
         let bootstrap = Configuration::with_voters(ids.iter().cloned());
-        let mut raft = Raft::new(
+        let raft = Raft::new(
             "n1".into(),
             bootstrap,
             config.clone(),
@@ -509,7 +509,12 @@ mod tests {
             1,
             0,
         );
-        let heartbeat = Message::AppendEntries {
+        (raft, Requests::new(ids, &config, false, 1))
+    }
+
+    /// A heartbeat from leader n0 in term 1.
+    fn heartbeat() -> Message {
+        Message::AppendEntries {
             term: 1,
             prev_log_index: 0,
             prev_log_term: 0,
@@ -518,10 +523,15 @@ mod tests {
             read_seq: 0,
             sent_at: 0,
             election_timeout: 0,
-        };
-        raft.step(&"n0".to_string(), heartbeat, 1);
+        }
+    }
+
+    /// Server n1 of n0..n2, which has heard from leader n0 in term 1.
+    fn follower() -> (Raft, Requests) {
+        let (mut raft, requests) = server();
+        raft.step(&"n0".to_string(), heartbeat(), 1);
         assert_eq!(raft.leader().map(String::as_str), Some("n0"));
-        (raft, Requests::new(ids, &config, false, 1))
+        (raft, requests)
     }
 
     fn request(client: &str, msg_id: u64, hops: u32) -> Forward {
@@ -606,32 +616,11 @@ mod tests {
 
     #[test]
     fn requests_held_through_an_election_leave_together_once_a_leader_is_known() {
-        let ids: Vec<NodeId> = ["n0", "n1", "n2"].map(String::from).to_vec();
-        let config = Config::default();
-        let bootstrap = Configuration::with_voters(ids.iter().cloned());
-        let mut raft = Raft::new(
-            "n1".into(),
-            bootstrap,
-            config.clone(),
-            Recovered::default(),
-            1,
-            0,
-        );
-        let mut requests = Requests::new(ids, &config, false, 1);
+        let (mut raft, mut requests) = server();
         let held =
             requests.client_requests(&mut raft, [request("c1", 1, 0), request("c2", 2, 0)], 1);
         assert!(held.is_empty(), "no leader yet: held, not failed");
-        let heartbeat = Message::AppendEntries {
-            term: 1,
-            prev_log_index: 0,
-            prev_log_term: 0,
-            entries: Vec::new(),
-            leader_commit: 0,
-            read_seq: 0,
-            sent_at: 0,
-            election_timeout: 0,
-        };
-        raft.step(&"n0".to_string(), heartbeat, 2);
+        raft.step(&"n0".to_string(), heartbeat(), 2);
         assert_eq!(requests.parked_due(&raft, 3), Some(3));
         let out = requests.route_parked(&mut raft, 3);
         assert_eq!(out.len(), 1, "{out:?}");
